@@ -1,0 +1,39 @@
+"""mlark: version control for machine learning.
+
+>>> import mlark
+>>> repo = mlark.Repo.init(".")                  # or mlark.Repo.open(), which walks up like git
+>>> v = repo.add("data/raw", name="churn-data", type="dataset", message="May export")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlark import errors
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from mlark.core.types import AliasMove, Artifact, Version
+    from mlark.ops.repo import Repo
+
+_LAZY = {
+    "Repo": ("mlark.ops.repo", "Repo"),
+    "Version": ("mlark.core.types", "Version"),
+    "Artifact": ("mlark.core.types", "Artifact"),
+    "AliasMove": ("mlark.core.types", "AliasMove"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlark' has no attribute {name!r}")
+
+
+__all__ = sorted(["AliasMove", "Artifact", "Repo", "Version", "errors", "__version__"])

@@ -1,0 +1,1 @@
+"""Value types, names, references and canonical encodings. No I/O here."""

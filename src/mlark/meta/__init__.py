@@ -1,0 +1,1 @@
+"""The metadata database: schema, migrations, engines and queries."""

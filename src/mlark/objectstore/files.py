@@ -1,0 +1,64 @@
+"""Whole files in and out of the object store, streamed chunk by chunk."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, Callable, Iterator
+
+import blake3
+
+from mlark.core.tree import ChunkRef
+from mlark.errors import IntegrityError
+from mlark.objectstore.store import ChunkWriter, ObjectStore
+
+OnBytes = Callable[[int], None]
+
+
+def ingest_stream(
+    store: ObjectStore, writer: ChunkWriter, fh: BinaryIO, size_hint: int, on_bytes: OnBytes | None = None
+) -> tuple[str, int, tuple[ChunkRef, ...]]:
+    """Chunk, hash and store a stream. Returns (file digest, size, chunks)."""
+    whole = blake3.blake3()
+    refs: list[ChunkRef] = []
+    size = 0
+    for view in store.chunker().chunks(fh, size_hint):
+        data = bytes(view)
+        digest = blake3.blake3(data).hexdigest()
+        whole.update(data)
+        writer.put(digest, data)
+        refs.append(ChunkRef(digest, len(data)))
+        size += len(data)
+        if on_bytes is not None:
+            on_bytes(len(data))
+    return whole.hexdigest(), size, tuple(refs)
+
+
+def ingest_path(
+    store: ObjectStore, writer: ChunkWriter, path: str, on_bytes: OnBytes | None = None
+) -> tuple[str, int, tuple[ChunkRef, ...]]:
+    with open(path, "rb", buffering=0) as fh:
+        size_hint = os.fstat(fh.fileno()).st_size
+        return ingest_stream(store, writer, fh, size_hint, on_bytes)  # type: ignore[arg-type]
+
+
+def iter_file(store: ObjectStore, chunks: tuple[ChunkRef, ...], digest: str, path: str) -> Iterator[bytes]:
+    """The file's bytes, chunk by chunk; each chunk and the whole file are verified."""
+    whole = blake3.blake3()
+    for ref, data in zip(chunks, store.read_chunks([c.digest for c in chunks])):
+        if len(data) != ref.size:
+            raise IntegrityError(f"chunk {ref.digest} of {path!r} has the wrong length", chunk=ref.digest, path=path)
+        whole.update(data)
+        yield data
+    if whole.hexdigest() != digest:
+        raise IntegrityError(f"file {path!r} does not match its digest {digest}", path=path, digest=digest)
+
+
+def store_bytes(store: ObjectStore, writer: ChunkWriter, data: bytes) -> tuple[str, tuple[ChunkRef, ...]]:
+    """Store an in-memory byte string (a tree, a small document). Returns (digest, chunks)."""
+    refs = []
+    for view in store.chunker().chunks_of_bytes(data):
+        part = bytes(view)
+        digest = blake3.blake3(part).hexdigest()
+        writer.put(digest, part)
+        refs.append(ChunkRef(digest, len(part)))
+    return blake3.blake3(data).hexdigest(), tuple(refs)

@@ -1,0 +1,144 @@
+"""Pack files: blobs followed by a footer that lists them (docs/format.md, section 4)."""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO, Callable
+
+import blake3
+import zstandard
+
+from mlark.errors import IntegrityError
+from mlark.objectstore.index import FLAG_RAW, FLAG_ZSTD, ChunkLocation, PackInfo
+
+HEADER = b"MLKPACK1"
+END_MAGIC = b"MLKPEND1"
+_ENTRY = struct.Struct("<32sBQII")
+_TRAILER = struct.Struct("<I32s8s")
+ENTRY_SIZE = _ENTRY.size  # 49
+TRAILER_SIZE = _TRAILER.size  # 44
+COMPRESS_MIN_SAVING = 0.03
+
+
+def pack_key(digest: str) -> str:
+    return f"packs/{digest[:2]}/{digest}.pack"
+
+
+@dataclass
+class _Pending:
+    digest: str
+    flags: int
+    offset: int
+    stored_len: int
+    raw_len: int
+
+
+class PackWriter:
+    """Appends blobs to a temporary file; finish() seals it and returns its PackInfo."""
+
+    def __init__(self, tmp_dir: str, level: int = 3) -> None:
+        os.makedirs(tmp_dir, exist_ok=True)
+        self.path = os.path.join(tmp_dir, f"pack-{os.getpid()}-{os.urandom(8).hex()}.tmp")
+        self._fh: BinaryIO = open(self.path, "wb")
+        self._hash = blake3.blake3()
+        self._zstd = zstandard.ZstdCompressor(level=level)
+        self._entries: list[_Pending] = []
+        self._offset = 0
+        self._write(HEADER)
+        self.raw_bytes = 0
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._fh.write(data)
+        self._hash.update(data)
+        self._offset += len(data)
+
+    @property
+    def size(self) -> int:
+        return self._offset
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, digest: str, raw: bytes | memoryview) -> int:
+        """Append one chunk; returns the number of bytes stored for it."""
+        compressed = self._zstd.compress(raw)
+        if len(compressed) <= len(raw) * (1 - COMPRESS_MIN_SAVING):
+            flags, stored = FLAG_ZSTD, compressed
+        else:
+            flags, stored = FLAG_RAW, raw
+        self._entries.append(_Pending(digest, flags, self._offset, len(stored), len(raw)))
+        self._write(stored)
+        self.raw_bytes += len(raw)
+        return len(stored)
+
+    def finish(self) -> PackInfo:
+        """Write footer and trailer, fsync, re-read and re-hash. Returns the sealed pack's info."""
+        footer = b"".join(
+            _ENTRY.pack(bytes.fromhex(e.digest), e.flags, e.offset, e.stored_len, e.raw_len) for e in self._entries
+        )
+        self._write(footer)
+        self._write(_TRAILER.pack(len(self._entries), blake3.blake3(footer).digest(), END_MAGIC))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        digest = self._hash.hexdigest()
+        reread = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        with open(self.path, "rb", buffering=0) as fh:
+            while block := fh.read(4 << 20):
+                reread.update(block)
+        if reread.hexdigest() != digest:
+            raise IntegrityError(
+                f"pack {self.path} reads back differently from what was written: suspect the disk or file system",
+                pack=self.path,
+            )
+        entries = tuple(
+            ChunkLocation(e.digest, digest, e.offset, e.stored_len, e.raw_len, e.flags) for e in self._entries
+        )
+        return PackInfo(digest=digest, size=self._offset, entries=entries)
+
+    def abort(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def parse_footer(pack_digest: str, tail: bytes, read_footer: Callable[[int], bytes]) -> PackInfo:
+    """Parse a pack's trailer (the last TRAILER_SIZE bytes) and footer (fetched through read_footer)."""
+    if len(tail) != TRAILER_SIZE:
+        raise IntegrityError(f"pack {pack_digest} is too short to hold a trailer", pack=pack_digest)
+    count, footer_digest, magic = _TRAILER.unpack(tail)
+    if magic != END_MAGIC:
+        raise IntegrityError(f"pack {pack_digest} has no valid trailer (truncated or overwritten)", pack=pack_digest)
+    footer = read_footer(count * ENTRY_SIZE)
+    if blake3.blake3(footer).digest() != footer_digest:
+        raise IntegrityError(f"pack {pack_digest} has a damaged footer", pack=pack_digest)
+    entries = []
+    for i in range(count):
+        raw_digest, flags, offset, stored_len, raw_len = _ENTRY.unpack_from(footer, i * ENTRY_SIZE)
+        if flags not in (FLAG_RAW, FLAG_ZSTD):
+            raise IntegrityError(f"pack {pack_digest} entry {i} has unknown flags {flags}", pack=pack_digest)
+        entries.append(ChunkLocation(raw_digest.hex(), pack_digest, offset, stored_len, raw_len, flags))
+    return PackInfo(pack_digest, 0, tuple(entries))
+
+
+_local = threading.local()
+
+
+def decode_blob(loc: ChunkLocation, stored: bytes) -> bytes:
+    if loc.flags == FLAG_RAW:
+        return stored
+    try:
+        dctx = getattr(_local, "dctx", None)
+        if dctx is None:
+            dctx = _local.dctx = zstandard.ZstdDecompressor()
+        return dctx.decompress(stored, max_output_size=loc.raw_len)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(
+            f"chunk {loc.digest} in pack {loc.pack} does not decompress: {exc}", chunk=loc.digest, pack=loc.pack
+        ) from exc

@@ -1,0 +1,1 @@
+"""User-level verbs, one per module, joined by Repo."""

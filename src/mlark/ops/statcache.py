@@ -1,0 +1,73 @@
+"""A machine-local cache of file digests keyed by stat data, so unchanged files are not re-read.
+
+Lives in .mlark/cache/stat.sqlite (stdlib sqlite3): it describes this machine's files, so it never
+goes into the shared metadata database. Losing it costs only time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from mlark.core.tree import ChunkRef
+from mlark.ops.scan import PlannedFile
+
+# A file whose timestamps are this close to the moment it was cached may have changed again within
+# the same timestamp tick after it was read ("racily clean", as git calls it): re-read it.
+RACY_NS = 50_000_000
+
+
+class StatCache:
+    def __init__(self, meta_dir: Path) -> None:
+        folder = meta_dir / "cache"
+        folder.mkdir(exist_ok=True)
+        self._db = sqlite3.connect(folder / "stat.sqlite", timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+            " ino INTEGER, ctime_ns INTEGER, digest TEXT, chunks TEXT, cached_ns INTEGER)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS workspaces (path TEXT PRIMARY KEY, artifact TEXT)")
+
+    def get(self, f: PlannedFile) -> tuple[str, tuple[ChunkRef, ...] | None] | None:
+        row = self._db.execute(
+            "SELECT digest, chunks, cached_ns FROM files WHERE path=? AND size=? AND mtime_ns=? AND ino=? AND ctime_ns=?",
+            (f.abspath, f.size, f.mtime_ns, f.ino, f.ctime_ns),
+        ).fetchone()
+        if row is None or max(f.mtime_ns, f.ctime_ns) >= row[2] - RACY_NS:
+            return None
+        chunks = None if row[1] is None else tuple(ChunkRef(d, n) for d, n in json.loads(row[1]))
+        return row[0], chunks
+
+    def put_many(self, items: list[tuple[PlannedFile, str, tuple[ChunkRef, ...] | None]]) -> None:
+        now = time.time_ns()
+        rows = [
+            (f.abspath, f.size, f.mtime_ns, f.ino, f.ctime_ns, digest,
+             None if chunks is None else json.dumps([[c.digest, c.size] for c in chunks]), now)
+            for f, digest, chunks in items
+        ]
+        if not rows:
+            return
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK") if self._db.in_transaction else None
+
+    def remember_workspace(self, path: str, artifact: str) -> None:
+        try:
+            self._db.execute("INSERT OR REPLACE INTO workspaces VALUES (?, ?)", (os.path.abspath(path), artifact))
+        except sqlite3.Error:
+            pass
+
+    def workspace_artifact(self, path: str) -> str | None:
+        row = self._db.execute("SELECT artifact FROM workspaces WHERE path=?", (os.path.abspath(path),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self._db.close()
