@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mlark.core.names import validate_alias, validate_name
-from mlark.errors import InvalidName, InvalidRef
+from mlark.core.names import validate_alias, validate_name, validate_relpath
+from mlark.errors import InvalidName, InvalidPath, InvalidRef
 
-REF_FORMS = "name, name:v3, name@alias or name:<digest prefix of 4 to 64 hex characters>"
+REF_FORMS = (
+    "name, name:v3, name@alias, name:<digest prefix of 4 to 64 hex characters>, "
+    "or name:path@alias for a file or folder inside a version"
+)
 _NUMBER = re.compile(r"^v([1-9][0-9]{0,17})$")
 _PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -21,8 +24,11 @@ class VersionRef:
     number: int | None = None
     alias: str | None = None
     digest_prefix: str | None = None
+    path: str | None = None  # a file or folder inside the version (NAME:PATH@ALIAS)
 
     def __str__(self) -> str:
+        if self.path is not None:
+            return f"{self.name}:{self.path}@{self.alias or 'latest'}"
         if self.number is not None:
             return f"{self.name}:v{self.number}"
         if self.alias is not None:
@@ -43,17 +49,19 @@ def parse_ref(text: object) -> VersionRef:
         raise InvalidRef(f"empty reference; expected {REF_FORMS}", field="ref", value=text)
     try:
         if "@" in text:
-            name, _, alias = text.partition("@")
-            if ":" in name:
-                raise InvalidRef(f"reference {text!r} mixes ':' and '@'; expected {REF_FORMS}", field="ref", value=text)
-            return VersionRef(validate_name(name), alias=validate_alias(alias, allow_reserved=True))
+            left, _, alias = text.rpartition("@")
+            name, colon, path = left.partition(":")
+            checked_alias = validate_alias(alias, allow_reserved=True)
+            if colon:
+                return VersionRef(validate_name(name), alias=checked_alias, path=validate_relpath(path))
+            return VersionRef(validate_name(name), alias=checked_alias)
         if ":" in text:
             name, _, selector = text.partition(":")
             validate_name(name)
-            match = _NUMBER.match(selector)
+            match = _NUMBER.fullmatch(selector)
             if match:
                 return VersionRef(name, number=int(match.group(1)))
-            if _PREFIX.match(selector):
+            if _PREFIX.fullmatch(selector):
                 return VersionRef(name, digest_prefix=selector)
             raise InvalidRef(
                 f"reference {text!r}: {selector!r} is neither v<number> nor a digest prefix; expected {REF_FORMS}",
@@ -61,5 +69,5 @@ def parse_ref(text: object) -> VersionRef:
                 value=text,
             )
         return VersionRef(validate_name(text))
-    except InvalidName as exc:
+    except (InvalidName, InvalidPath) as exc:
         raise InvalidRef(f"reference {text!r}: {exc}; expected {REF_FORMS}", field="ref", value=text) from exc
