@@ -93,3 +93,4 @@ def alias_ls(ctx: Ctx, artifact: str, as_json: bool) -> None:
         return
     for name, number in targets.items():
         click.echo(f"{artifact}@{name} -> {artifact}:v{number}")
+from mlark.cli import demo_command  # noqa: E402,F401
