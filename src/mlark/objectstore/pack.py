@@ -39,7 +39,7 @@ class _Pending:
 class PackWriter:
     """Appends blobs to a temporary file; finish() seals it and returns its PackInfo."""
 
-    def __init__(self, tmp_dir: str, level: int = 3) -> None:
+    def __init__(self, tmp_dir: str, level: int = 1) -> None:
         os.makedirs(tmp_dir, exist_ok=True)
         self.path = os.path.join(tmp_dir, f"pack-{os.getpid()}-{os.urandom(8).hex()}.tmp")
         self._fh: BinaryIO = open(self.path, "wb")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import blake3
@@ -10,35 +9,29 @@ import blake3
 from mlark.errors import IntegrityError, NotFound, StorageError
 from mlark.objectstore.chunker import Chunker, ChunkParams
 from mlark.objectstore.index import ChunkIndex, ChunkLocation, PackInfo
-from mlark.objectstore.pack import TRAILER_SIZE, PackWriter, decode_blob, pack_key, parse_footer
+from mlark.objectstore.pack import TRAILER_SIZE, decode_blob, pack_key, parse_footer
+from mlark.objectstore.writer import ChunkWriter, WriteStats
 from mlark.storage.base import Backend
 
-PACK_TARGET = 32 * 1024 * 1024
 LOOKUP_BATCH = 256
-
-
-@dataclass
-class WriteStats:
-    chunks: int = 0
-    chunks_new: int = 0
-    bytes: int = 0
-    bytes_new: int = 0
-    bytes_stored: int = 0
+READ_THREADS = 3
+READ_AHEAD = 16
 
 
 class ObjectStore:
     def __init__(self, backend: Backend, index: ChunkIndex, tmp_dir: str, params: ChunkParams,
-                 *, level: int = 3) -> None:
+                 *, level: int = 1) -> None:
         self.backend = backend
         self.index = index
         self.tmp_dir = tmp_dir
         self.params = params
         self.level = level
+        self._chunker = Chunker(params)
 
     def chunker(self) -> Chunker:
-        return Chunker(self.params)
+        return self._chunker
 
-    def writer(self) -> "ChunkWriter":
+    def writer(self) -> ChunkWriter:
         return ChunkWriter(self)
 
     # -- reading -------------------------------------------------------------------------------
@@ -83,19 +76,36 @@ class ObjectStore:
         return self.read_located(loc)
 
     def read_chunks(self, digests: list[str]) -> Iterator[bytes]:
-        """The chunks' bytes in order, located in batches, each verified."""
-        for i in range(0, len(digests), LOOKUP_BATCH):
-            batch = digests[i : i + LOOKUP_BATCH]
-            located = self.locate(batch)
-            for digest in batch:
-                loc = located.get(digest)
-                if loc is None:
-                    raise IntegrityError(
-                        f"chunk {digest} is not in the chunk index; "
-                        "run 'mlark fsck --rebuild-index' if packs hold it",
-                        chunk=digest,
-                    )
-                yield self.read_located(loc)
+        """The chunks' bytes in order, each verified. Located in batches; read, decompressed and hashed
+        by a small thread pool (zstd and BLAKE3 release the GIL) with a bounded window of chunks ahead."""
+        if len(digests) <= 2:
+            for digest in digests:
+                yield self.read_located(self._locate_one(digest, self.locate([digest])))
+            return
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="mlark-read") as pool:
+            window: deque = deque()
+            for i in range(0, len(digests), LOOKUP_BATCH):
+                batch = digests[i : i + LOOKUP_BATCH]
+                located = self.locate(batch)
+                for digest in batch:
+                    window.append(pool.submit(self.read_located, self._locate_one(digest, located)))
+                    if len(window) >= READ_AHEAD:
+                        yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+
+    @staticmethod
+    def _locate_one(digest: str, located: dict[str, ChunkLocation]) -> ChunkLocation:
+        loc = located.get(digest)
+        if loc is None:
+            raise IntegrityError(
+                f"chunk {digest} is not in the chunk index; run 'mlark fsck --rebuild-index' if packs hold it",
+                chunk=digest,
+            )
+        return loc
 
     # -- packs ---------------------------------------------------------------------------------
 
@@ -140,69 +150,4 @@ class ObjectStore:
         self.backend.delete(pack_key(digest))
 
 
-@dataclass
-class ChunkWriter:
-    """One writing session: dedups against the index and itself, fills packs, seals them.
-
-    The caller indexes ``finish()``'s packs in the same transaction that records what uses them.
-    """
-
-    store: ObjectStore
-    stats: WriteStats = field(default_factory=WriteStats)
-    packs: list[PackInfo] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
-    _pending: list[tuple[str, bytes | memoryview]] = field(default_factory=list)
-    _pending_bytes: int = 0
-    _pack: PackWriter | None = None
-
-    def put(self, digest: str, data: bytes | memoryview) -> None:
-        """Queue a chunk (the caller must not reuse ``data``'s buffer: pass bytes)."""
-        self.stats.chunks += 1
-        self.stats.bytes += len(data)
-        if digest in self._seen:
-            return
-        self._seen.add(digest)
-        self._pending.append((digest, data))
-        self._pending_bytes += len(data)
-        if len(self._pending) >= LOOKUP_BATCH or self._pending_bytes >= 8 << 20:
-            self.flush_pending()
-
-    def flush_pending(self) -> None:
-        if not self._pending:
-            return
-        known = self.store.index.lookup([d for d, _ in self._pending])
-        for digest, data in self._pending:
-            if digest in known:
-                continue
-            if self._pack is None:
-                self._pack = PackWriter(self.store.tmp_dir, self.store.level)
-            self.stats.bytes_stored += self._pack.add(digest, data)
-            self.stats.chunks_new += 1
-            self.stats.bytes_new += len(data)
-            if self._pack.size >= PACK_TARGET:
-                self._seal()
-        self._pending.clear()
-        self._pending_bytes = 0
-
-    def _seal(self) -> None:
-        assert self._pack is not None
-        pack, self._pack = self._pack, None
-        try:
-            info = pack.finish()
-            self.store.backend.put_file(pack_key(info.digest), pack.path)
-        except BaseException:
-            pack.abort()
-            raise
-        self.packs.append(info)
-
-    def finish(self) -> list[PackInfo]:
-        self.flush_pending()
-        if self._pack is not None and len(self._pack):
-            self._seal()
-        return self.packs
-
-    def abort(self) -> None:
-        self._pending.clear()
-        if self._pack is not None:
-            self._pack.abort()
-            self._pack = None
+__all__ = ["ChunkWriter", "ObjectStore", "WriteStats"]

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from mlark.core.digest import digest_bytes
 from mlark.core.messages import check_message, vague_message_warning
 from mlark.core.names import validate_alias, validate_name
 from mlark.core.tree import ChunkRef, Entry, Tree
@@ -118,7 +119,7 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
                 entries.append(Entry(f.path, "file", f.mode, f.size, digest, chunks))
             tree = Tree(tuple(entries))
             tree_bytes = tree.encode()
-            tree_digest = tree.digest
+            tree_digest = digest_bytes(tree_bytes)
             writer.put(tree_digest, tree_bytes)
             packs = writer.finish()
         except BaseException:
