@@ -34,7 +34,11 @@ class Chunker:
     def chunks(self, fh: BinaryIO, size_hint: int) -> Iterator[memoryview | bytes]:
         """Yield the chunks of an unbuffered binary file. A yielded view is valid until the next one."""
         if size_hint <= self.params.small_file:
-            data = fh.read(self.params.small_file + 1)
+            # Read what the file's size says (+1 to see a file that grew): a small read of a big
+            # buffer would allocate and shrink it for every small file.
+            data = fh.read(size_hint + 1)
+            if len(data) > size_hint:
+                data += fh.read(self.params.small_file + 1 - len(data))
             if len(data) <= self.params.small_file:
                 if data:
                     yield data

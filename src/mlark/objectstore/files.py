@@ -12,6 +12,7 @@ from mlark.errors import IntegrityError
 from mlark.objectstore.store import ChunkWriter, ObjectStore
 
 OnBytes = Callable[[int], None]
+IOV_MAX = 1024
 
 
 def ingest_stream(
@@ -41,6 +42,35 @@ def ingest_path(
     with open(path, "rb", buffering=0) as fh:
         size_hint = os.fstat(fh.fileno()).st_size
         return ingest_stream(store, writer, fh, size_hint, on_bytes)  # type: ignore[arg-type]
+
+
+def iter_file_blocks(store: ObjectStore, chunks: tuple[ChunkRef, ...], path: str) -> Iterator[list[bytes]]:
+    """Like iter_file, in blocks of chunks that were read together (for writev)."""
+    position = 0
+    for block in store.read_blocks([c.digest for c in chunks]):
+        for data in block:
+            ref = chunks[position]
+            position += 1
+            if len(data) != ref.size:
+                raise IntegrityError(
+                    f"chunk {ref.digest} of {path!r} has the wrong length", chunk=ref.digest, path=path
+                )
+        yield block
+
+
+def write_all(fd: int, block: list[bytes]) -> int:
+    """writev the whole block, resuming after partial writes. Returns the bytes written."""
+    views = [memoryview(b) for b in block if len(b)]
+    written = 0
+    while views:
+        n = os.writev(fd, views[:IOV_MAX])
+        written += n
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if views and n:
+            views[0] = views[0][n:]
+    return written
 
 
 def iter_file(store: ObjectStore, chunks: tuple[ChunkRef, ...], digest: str, path: str) -> Iterator[bytes]:

@@ -15,7 +15,8 @@ from mlark.storage.base import Backend
 
 LOOKUP_BATCH = 256
 READ_THREADS = 3
-READ_AHEAD = 16
+READ_AHEAD = 8
+RUN_BYTES = 4 << 20
 
 
 class ObjectStore:
@@ -76,26 +77,74 @@ class ObjectStore:
         return self.read_located(loc)
 
     def read_chunks(self, digests: list[str]) -> Iterator[bytes]:
-        """The chunks' bytes in order, each verified. Located in batches; read, decompressed and hashed
-        by a small thread pool (zstd and BLAKE3 release the GIL) with a bounded window of chunks ahead."""
+        """The chunks' bytes in order, each verified."""
+        for block in self.read_blocks(digests):
+            yield from block
+
+    def read_blocks(self, digests: list[str]) -> Iterator[list[bytes]]:
+        """The chunks' bytes in order, in blocks, each chunk verified.
+
+        Chunks that lie next to each other in one pack (the usual case for one file) are read with one
+        pread per run of up to RUN_BYTES; runs are decompressed and hashed by a small thread pool (zstd
+        and BLAKE3 release the GIL), with a bounded number of runs in flight.
+        """
         if len(digests) <= 2:
             for digest in digests:
-                yield self.read_located(self._locate_one(digest, self.locate([digest])))
+                yield [self.read_located(self._locate_one(digest, self.locate([digest])))]
             return
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="mlark-read") as pool:
             window: deque = deque()
-            for i in range(0, len(digests), LOOKUP_BATCH):
-                batch = digests[i : i + LOOKUP_BATCH]
-                located = self.locate(batch)
-                for digest in batch:
-                    window.append(pool.submit(self.read_located, self._locate_one(digest, located)))
-                    if len(window) >= READ_AHEAD:
-                        yield window.popleft().result()
+            for run in self._runs(digests):
+                window.append(pool.submit(self._read_run, run))
+                if len(window) >= READ_AHEAD:
+                    yield window.popleft().result()
             while window:
                 yield window.popleft().result()
+
+    def _runs(self, digests: list[str]) -> Iterator[list[ChunkLocation]]:
+        run: list[ChunkLocation] = []
+        run_bytes = 0
+        for i in range(0, len(digests), LOOKUP_BATCH):
+            batch = digests[i : i + LOOKUP_BATCH]
+            located = self.locate(batch)
+            for digest in batch:
+                loc = self._locate_one(digest, located)
+                if run and (
+                    loc.pack != run[-1].pack
+                    or loc.offset != run[-1].offset + run[-1].stored_len
+                    or run_bytes + loc.stored_len > RUN_BYTES
+                ):
+                    yield run
+                    run, run_bytes = [], 0
+                run.append(loc)
+                run_bytes += loc.stored_len
+        if run:
+            yield run
+
+    def _read_run(self, run: list[ChunkLocation]) -> list[bytes]:
+        if len(run) == 1:
+            return [self.read_located(run[0])]
+        first = run[0]
+        length = run[-1].offset + run[-1].stored_len - first.offset
+        try:
+            data = memoryview(self.backend.get_range(pack_key(first.pack), first.offset, length))
+        except (NotFound, StorageError):
+            return [self.read_located(loc) for loc in run]  # let the single read name the failure
+        out = []
+        for loc in run:
+            start = loc.offset - first.offset
+            raw = decode_blob(loc, data[start : start + loc.stored_len])
+            if len(raw) != loc.raw_len or blake3.blake3(raw).hexdigest() != loc.digest:
+                raise IntegrityError(
+                    f"chunk {loc.digest} in pack {loc.pack} is corrupt: its bytes do not match its digest",
+                    chunk=loc.digest,
+                    pack=loc.pack,
+                )
+            out.append(raw if isinstance(raw, bytes) else bytes(raw))
+        return out
 
     @staticmethod
     def _locate_one(digest: str, located: dict[str, ChunkLocation]) -> ChunkLocation:

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import blake3
 
+from mlark.core.names import validate_relpath
 from mlark.core.tree import ChunkRef, Entry
 from mlark.core.types import Version
 from mlark.errors import InvalidInput, NotFound, StorageError
-from mlark.objectstore.files import iter_file
+from mlark.objectstore.files import iter_file, iter_file_blocks, write_all
 from mlark.ops.progress import Progress
 from mlark.ops.scan import PlannedFile
 
@@ -96,6 +97,7 @@ def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetRe
             _check_inside(dest, target)
             if entry.type == "dir":
                 target.mkdir(exist_ok=True)
+                os.chmod(target, entry.mode)  # the tree records the empty folder's mode: restore it
                 continue
             if entry.type == "symlink":
                 if target.is_symlink() and os.readlink(target) == entry.target:
@@ -110,10 +112,9 @@ def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetRe
                 continue
             tmp = target.with_name(f".{target.name}.mlark-{os.getpid()}.tmp")
             try:
-                with open(tmp, "wb") as fh:
-                    for data in iter_file(repo.store, entry.chunks, entry.digest, entry.path):
-                        fh.write(data)
-                        progress.advance(len(data), 0)
+                with open(tmp, "wb", buffering=0) as fh:
+                    for block in iter_file_blocks(repo.store, entry.chunks, entry.path):
+                        progress.advance(write_all(fh.fileno(), block), 0)
                 os.chmod(tmp, entry.mode)
                 if target.is_dir() and not target.is_symlink():
                     raise InvalidInput(f"{target} is a folder where {version.ref} has a file", path=str(target))
@@ -147,7 +148,7 @@ def stream_file(repo: "Repo", version: Version, path: str | None) -> Iterator[by
             )
         entry = files[0]
     else:
-        found = tree.get(path)
+        found = tree.get(validate_relpath(path))  # '..', absolute, NUL, backslash: InvalidPath
         if found is None or found.type != "file":
             raise NotFound(f"{version.ref} has no file {path!r}", ref=version.ref, path=path)
         entry = found
