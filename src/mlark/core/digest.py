@@ -16,7 +16,7 @@ def digest_bytes(data: bytes | bytearray | memoryview) -> str:
 
 
 def is_digest(text: str) -> bool:
-    return bool(_HEX.match(text))
+    return bool(_HEX.fullmatch(text))
 
 
 def hasher() -> "blake3.blake3":

@@ -30,14 +30,14 @@ def validate_name(name: object, *, kind: str = "artifact name") -> str:
             value=name,
             allowed=NAME_RULE,
         )
-    if not _NAME.match(name) or ".." in name:
+    if not _NAME.fullmatch(name) or ".." in name:
         raise InvalidName(f"invalid {kind} {shown!r}; allowed: {NAME_RULE}", field=kind, value=name, allowed=NAME_RULE)
     return name
 
 
 def validate_alias(alias: object, *, allow_reserved: bool = False) -> str:
     name = validate_name(alias, kind="alias")
-    if _VERSION_LIKE.match(name):
+    if _VERSION_LIKE.fullmatch(name):
         raise InvalidName(
             f"alias {name!r} looks like a version number; choose a name that is not v<number>",
             field="alias",
@@ -66,7 +66,15 @@ def validate_relpath(path: object) -> str:
         raise InvalidPath(f"path {path!r} contains a NUL byte; allowed: {rule}", field="path", value=path)
     if "\\" in path:
         raise InvalidPath(f"path {path!r} contains a backslash; allowed: {rule}", field="path", value=path)
-    if len(path.encode("utf-8", "surrogatepass")) > PATH_MAX:
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPath(
+            f"path {path!r} is not valid Unicode (a file name that is not UTF-8?); allowed: {rule}",
+            field="path",
+            value=path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+        ) from None
+    if len(encoded) > PATH_MAX:
         raise InvalidPath(f"path is longer than {PATH_MAX} bytes", field="path", value=path[:80])
     if path.startswith("/"):
         raise InvalidPath(f"path {path!r} is absolute; allowed: {rule}", field="path", value=path)

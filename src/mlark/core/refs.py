@@ -47,6 +47,7 @@ class VersionRef:
 def parse_ref(text: object) -> VersionRef:
     if not isinstance(text, str) or not text:
         raise InvalidRef(f"empty reference; expected {REF_FORMS}", field="ref", value=text)
+    shown = text if len(text) <= 80 else text[:77] + "..."  # never echo a huge input back whole
     try:
         if "@" in text:
             left, _, alias = text.rpartition("@")
@@ -64,10 +65,11 @@ def parse_ref(text: object) -> VersionRef:
             if _PREFIX.fullmatch(selector):
                 return VersionRef(name, digest_prefix=selector)
             raise InvalidRef(
-                f"reference {text!r}: {selector!r} is neither v<number> nor a digest prefix; expected {REF_FORMS}",
+                f"reference {shown!r}: {selector[:40]!r} is neither v<number> nor a digest prefix; "
+                f"expected {REF_FORMS}",
                 field="ref",
                 value=text,
             )
         return VersionRef(validate_name(text))
     except (InvalidName, InvalidPath) as exc:
-        raise InvalidRef(f"reference {text!r}: {exc}; expected {REF_FORMS}", field="ref", value=text) from exc
+        raise InvalidRef(f"reference {shown!r}: {exc}; expected {REF_FORMS}", field="ref", value=text) from exc

@@ -136,7 +136,11 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
             art = catalog.lock_artifact(conn, name, type=type, author=repo.author, now=now)
             existing = catalog.find_by_digest(conn, art.id, tree_digest)
             if existing is not None:
+                # A revert: the working copy is an older version again. No new version, but
+                # `latest` follows the content, and the move is logged like any other.
                 version_id, created = existing.id, False
+                catalog.move_alias(conn, art.id, "latest", version_id, author=repo.author, now=now,
+                                   message=f"content identical to {existing.ref}: {message}")
             else:
                 version_id = catalog.insert_version(
                     conn, art, digest=tree_digest, message=message, author=repo.author, now=now, metadata=meta,

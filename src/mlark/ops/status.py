@@ -65,8 +65,11 @@ def status(repo: "Repo", path: str | os.PathLike[str], ref: str | None) -> Statu
     for f in plan.files:
         seen.add(f.path)
         entry = wanted.get(f.path)
-        if entry is None or entry.type != "file":
+        if entry is None:
             report.added.append(f.path)
+            continue
+        if entry.type != "file":  # was a link or folder in the version: the path is there, but changed
+            report.modified.append(f.path)
             continue
         if f.size != entry.size:
             report.modified.append(f.path)
@@ -87,8 +90,10 @@ def status(repo: "Repo", path: str | os.PathLike[str], ref: str | None) -> Statu
     for other in plan.others:
         seen.add(other.path)
         entry = wanted.get(other.path)
-        if entry is None or entry.type != other.type or entry.target != other.target:
+        if entry is None:
             report.added.append(other.path)
+        elif entry.type != other.type or entry.target != other.target:
+            report.modified.append(other.path)
     for entry_path, entry in wanted.items():
         if entry_path not in seen:
             report.removed.append(entry_path)
