@@ -52,6 +52,13 @@ def fsck(repo: "Repo", *, rebuild_index: bool, progress: Progress) -> FsckReport
                 report.chunks_checked += len(info.entries)
             except MlarkError as exc:
                 report.errors.append(f"pack {digest}: {exc}")
+                salvaged = _salvage(repo, digest, report)
+                if salvaged is not None:
+                    # The footer is intact: keep its entries (every read verifies its chunk, so a
+                    # damaged one is still named as corrupt, and the intact ones stay readable).
+                    good.append(salvaged)
+                    for loc in salvaged.entries:
+                        footer_chunks.setdefault(loc.digest, digest)
             report.packs_checked += 1
             report.bytes_checked += size
             progress.advance(size, 0)
@@ -65,10 +72,7 @@ def fsck(repo: "Repo", *, rebuild_index: bool, progress: Progress) -> FsckReport
         for digest in sorted(indexed_packs - set(on_disk)):
             report.errors.append(f"pack {digest} is in the index but missing from .mlark/packs")
         unindexed = set(on_disk) - indexed_packs
-        if unindexed:
-            report.warnings.append(
-                f"{len(unindexed)} pack(s) are not indexed (left by an interrupted add); 'mlark gc' removes them"
-            )
+        needed: set[str] = set()  # unindexed packs holding chunks that versions need: not garbage
         index_rows = 0
         for loc in repo.index.iter_chunks():
             index_rows += 1
@@ -88,13 +92,45 @@ def fsck(repo: "Repo", *, rebuild_index: bool, progress: Progress) -> FsckReport
                     report.errors.append(f"{version.ref}: tree does not match the version digest")
                     continue
             except MlarkError as exc:
-                report.errors.append(f"{version.ref}: tree unreadable: {exc}")
+                holder = footer_chunks.get(version.digest)
+                if version.digest not in indexed and holder is not None:
+                    needed.add(holder)
+                    report.errors.append(
+                        f"{version.ref}: its tree (chunk {version.digest}) is in pack {holder} but not in the "
+                        "chunk index; run 'mlark fsck --rebuild-index'"
+                    )
+                else:
+                    report.errors.append(f"{version.ref}: tree unreadable: {exc}")
                 continue
             missing = [d for d in tree.chunk_digests() if d not in indexed]
             if missing:
+                needed.update(footer_chunks[d] for d in missing if d in footer_chunks)
                 where = "in no pack" if any(d not in footer_chunks for d in missing) else "not in the index"
-                hint = "" if where == "in no pack" else "; run 'mlark fsck --rebuild-index'"
+                hint = (
+                    "" if where == "in no pack"
+                    else f" (pack {footer_chunks[missing[0]]} holds it); run 'mlark fsck --rebuild-index'"
+                )
                 report.errors.append(f"{version.ref}: {len(missing)} chunk(s) {where}, e.g. {missing[0]}{hint}")
             if tree.size != version.size or tree.file_count != version.file_count:
                 report.errors.append(f"{version.ref}: recorded size or file count disagrees with its tree")
+        garbage = unindexed - needed
+        if garbage:
+            report.warnings.append(
+                f"{len(garbage)} pack(s) are not indexed (left by an interrupted add); 'mlark gc' removes them"
+            )
     return report
+
+
+def _salvage(repo: "Repo", digest: str, report: FsckReport) -> PackInfo | None:
+    """A damaged pack whose footer still parses: check each blob on its own, name the bad ones."""
+    try:
+        info = repo.store.scan_pack(digest)
+    except MlarkError:
+        return None
+    for loc in info.entries:
+        try:
+            repo.store.read_located(loc)
+            report.chunks_checked += 1
+        except MlarkError as exc:
+            report.errors.append(f"chunk {loc.digest} in pack {digest}: {exc}")
+    return info

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlark.core.tree import Tree
+from mlark.errors import IntegrityError, MlarkError
 from mlark.meta import catalog
 from mlark.objectstore.index import PackInfo
 from mlark.objectstore.pack import PackWriter, pack_key
 from mlark.ops.lock import repo_lock
 from mlark.ops.progress import Progress
+from mlark.tracking.records import blob_digests as run_blob_digests
 
 if TYPE_CHECKING:
     from mlark.ops.repo import Repo
@@ -37,12 +39,33 @@ class GcReport:
 def reachable_chunks(repo: "Repo") -> set[str]:
     with repo.db.read() as conn:
         digests = catalog.live_digests(conn)
-    live: set[str] = set()
+        blobs = run_blob_digests(conn)  # blobs runs keep (uncommitted git diffs): single chunks
+    live: set[str] = set(blobs)
     for digest in digests:
         live.add(digest)
         data = repo.store.read_chunk(digest)
         live.update(Tree.decode(data).chunk_digests())
     return live
+
+
+def _refuse_if_needed(repo: "Repo", live: set[str], unindexed: list[str]) -> None:
+    """Raise before deleting anything if an unindexed pack holds a chunk a version needs (a lost index row)."""
+    unlocated = live - set(repo.store.locate(live))
+    if not unlocated:
+        return
+    for digest in unindexed:
+        try:
+            held = unlocated & {loc.digest for loc in repo.store.scan_pack(digest).entries}
+        except MlarkError:
+            continue
+        if held:
+            example = min(held)
+            raise IntegrityError(
+                f"pack {digest} is not in the chunk index but holds {len(held)} chunk(s) that versions need "
+                f"(e.g. {example}); gc deleted nothing: run 'mlark fsck --rebuild-index' first",
+                pack=digest,
+                chunk=example,
+            )
 
 
 def gc(repo: "Repo", progress: Progress) -> GcReport:
@@ -54,11 +77,13 @@ def gc(repo: "Repo", progress: Progress) -> GcReport:
         indexed = repo.index.pack_digests()
         progress.start("collecting garbage", len(indexed), len(indexed))
         # Packs on disk that no index row names: left by a crashed or refused writer.
-        for digest, key in list(repo.store.pack_keys()):
-            if digest not in indexed:
-                report.bytes_freed += repo.backend.size(key)
-                repo.store.delete_pack(digest)
-                report.unindexed_packs_deleted += 1
+        unindexed = [(digest, key) for digest, key in repo.store.pack_keys() if digest not in indexed]
+        if unindexed:
+            _refuse_if_needed(repo, live, [digest for digest, _ in unindexed])
+        for digest, key in unindexed:
+            report.bytes_freed += repo.backend.size(key)
+            repo.store.delete_pack(digest)
+            report.unindexed_packs_deleted += 1
         for pack in sorted(indexed):
             progress.advance(1, 0)
             locs = repo.store.scan_pack(pack).entries
