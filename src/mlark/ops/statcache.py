@@ -21,23 +21,38 @@ RACY_NS = 50_000_000
 
 
 class StatCache:
+    """Every method degrades to "no cache" on a database error: the cache may cost time, never an add."""
+
     def __init__(self, meta_dir: Path) -> None:
         folder = meta_dir / "cache"
-        folder.mkdir(exist_ok=True)
-        self._db = sqlite3.connect(folder / "stat.sqlite", timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-            " ino INTEGER, ctime_ns INTEGER, digest TEXT, chunks TEXT, cached_ns INTEGER)"
-        )
-        self._db.execute("CREATE TABLE IF NOT EXISTS workspaces (path TEXT PRIMARY KEY, artifact TEXT)")
+        self._db: sqlite3.Connection | None = None
+        try:
+            folder.mkdir(exist_ok=True)
+            db = sqlite3.connect(folder / "stat.sqlite", timeout=30, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=30000")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                " ino INTEGER, ctime_ns INTEGER, digest TEXT, chunks TEXT, cached_ns INTEGER)"
+            )
+            db.execute("CREATE TABLE IF NOT EXISTS workspaces (path TEXT PRIMARY KEY, artifact TEXT)")
+            self._db = db
+        except (sqlite3.Error, OSError):
+            self._db = None
 
     def get(self, f: PlannedFile) -> tuple[str, tuple[ChunkRef, ...] | None] | None:
-        row = self._db.execute(
-            "SELECT digest, chunks, cached_ns FROM files WHERE path=? AND size=? AND mtime_ns=? AND ino=? AND ctime_ns=?",
-            (f.abspath, f.size, f.mtime_ns, f.ino, f.ctime_ns),
-        ).fetchone()
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT digest, chunks, cached_ns FROM files"
+                " WHERE path=? AND size=? AND mtime_ns=? AND ino=? AND ctime_ns=?",
+                (f.abspath, f.size, f.mtime_ns, f.ino, f.ctime_ns),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
         if row is None or max(f.mtime_ns, f.ctime_ns) >= row[2] - RACY_NS:
             return None
         chunks = None if row[1] is None else tuple(ChunkRef(d, n) for d, n in json.loads(row[1]))
@@ -50,24 +65,32 @@ class StatCache:
              None if chunks is None else json.dumps([[c.digest, c.size] for c in chunks]), now)
             for f, digest, chunks in items
         ]
-        if not rows:
+        if not rows or self._db is None:
             return
         try:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", rows)
             self._db.execute("COMMIT")
         except sqlite3.Error:
             self._db.execute("ROLLBACK") if self._db.in_transaction else None
 
     def remember_workspace(self, path: str, artifact: str) -> None:
+        if self._db is None:
+            return
         try:
             self._db.execute("INSERT OR REPLACE INTO workspaces VALUES (?, ?)", (os.path.abspath(path), artifact))
         except sqlite3.Error:
             pass
 
     def workspace_artifact(self, path: str) -> str | None:
-        row = self._db.execute("SELECT artifact FROM workspaces WHERE path=?", (os.path.abspath(path),)).fetchone()
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT artifact FROM workspaces WHERE path=?", (os.path.abspath(path),)).fetchone()
+        except sqlite3.Error:
+            return None
         return None if row is None else str(row[0])
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
