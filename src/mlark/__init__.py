@@ -22,6 +22,16 @@ _LAZY = {
     "Version": ("mlark.core.types", "Version"),
     "Artifact": ("mlark.core.types", "Artifact"),
     "AliasMove": ("mlark.core.types", "AliasMove"),
+    "Run": ("mlark.ops.runs", "Run"),
+    "Capture": ("mlark.tracking.capture", "Capture"),
+    "start_run": ("mlark.api", "start_run"),
+    "runs": ("mlark.api", "runs"),
+    "get_run": ("mlark.api", "get_run"),
+    "active_run": ("mlark.api", "active_run"),
+    "seed_everything": ("mlark.api", "seed_everything"),
+    "load_model": ("mlark.api_models", "load_model"),
+    "save_model": ("mlark.models.save", "save_model"),
+    "registry": ("mlark.registry", "_package"),
 }
 
 
@@ -36,4 +46,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mlark' has no attribute {name!r}")
 
 
-__all__ = sorted(["AliasMove", "Artifact", "Repo", "Version", "errors", "__version__"])
+__all__ = sorted([
+    "AliasMove", "Artifact", "Capture", "Repo", "Run", "Version", "active_run", "errors", "get_run", "runs",
+    "seed_everything", "start_run", "__version__", "load_model", "save_model", "registry",
+])

@@ -6,7 +6,8 @@
     ├── InvalidInput (ValueError)          bad name, path, ref, message, option
     │   ├── InvalidName
     │   ├── InvalidPath
-    │   └── InvalidRef
+    │   ├── InvalidRef
+    │   └── FilterSyntaxError              a run filter or order-by that does not parse (position, expected)
     ├── NotFound (LookupError)             no such artifact, version, alias, run, file
     ├── NotARepository (FileNotFoundError) no .mlark/ here or above
     ├── UnsupportedFormat                  repository written by an unknown format version
@@ -59,6 +60,47 @@ class InvalidRef(InvalidInput):
     pass
 
 
+class FilterSyntaxError(InvalidInput):
+    """A run filter or order-by expression that does not parse.
+
+    Fields: ``position`` (0-based character offset into ``text``), ``expected``
+    (what the grammar allows there), ``found`` (what is there instead),
+    ``text`` (the whole expression) and ``kind`` ("filter" or "order-by").
+    ``str()`` is one line, then the expression and a caret under ``position``.
+    """
+
+    def __init__(self, text: str, position: int, expected: str, *, found: str | None = None,
+                 kind: str = "filter", hint: str | None = None) -> None:
+        position = max(0, min(position, len(text)))
+        where = f"at position {position}"
+        if found is not None:
+            where += f", found {found}"
+        message = f"invalid {kind}: expected {expected} {where}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message, field=kind, position=position, expected=expected, found=found, text=text)
+        self.text = text
+        self.position = position
+        self.expected = expected
+        self.found = found
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.text, self.position, self.expected), self.__dict__)
+
+    def caret_lines(self) -> tuple[str, str]:
+        """The line of ``text`` holding ``position`` and a line with a caret under it."""
+        start = self.text.rfind("\n", 0, self.position) + 1
+        end = self.text.find("\n", self.position)
+        line = self.text[start:] if end < 0 else self.text[start:end]
+        pad = "".join("\t" if ch == "\t" else " " for ch in line[: self.position - start])
+        return line, pad + "^"
+
+    def __str__(self) -> str:
+        line, caret = self.caret_lines()
+        return f"{self.message}\n    {line}\n    {caret}"
+
+
 class NotFound(MlarkError, LookupError):
     pass
 
@@ -90,6 +132,7 @@ class StorageError(MlarkError, OSError):
 __all__ = [
     "AliasInUse",
     "Conflict",
+    "FilterSyntaxError",
     "IntegrityError",
     "InvalidInput",
     "InvalidName",

@@ -16,7 +16,8 @@ from mlark.meta import migrations
 from mlark.meta.db import HEAD_REVISION, KNOWN_REVISIONS, Database
 from mlark.meta.schema import metadata
 
-TABLES = {"artifacts", "versions", "aliases", "alias_log", "packs", "chunks"}
+TABLES = {"artifacts", "versions", "aliases", "alias_log", "packs", "chunks",
+          "runs", "params", "run_tags", "metric_batches", "metric_summaries", "lineage_edges"}
 
 
 def test_revision_constants_match_the_scripts() -> None:
@@ -108,19 +109,42 @@ def test_unknown_revision_is_refused(database_url: str, create: bool) -> None:
         engine.dispose()
 
 
-def test_older_known_revision_is_upgraded_on_open(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # With one revision there is no older one yet: pretend the code's head moved on
-    # to a new revision and check that open() runs the migration path for a
-    # known-but-older stored revision (and only then imports alembic's upgrade).
+def test_older_known_revision_is_upgraded_on_open(database_url: str) -> None:
+    # A database left at the first revision (what an older mlark wrote) is
+    # upgraded to head when opened, keeping its data.
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            migrations.upgrade(conn, KNOWN_REVISIONS[0])
+            conn.execute(text(
+                "INSERT INTO artifacts (id, name, type, created_at, created_by, next_number) "
+                "VALUES ('a1', 'old-data', 'dataset', '2024-01-01 00:00:00+00:00', 'alice', 1)"
+            ))
+    finally:
+        engine.dispose()
+    db = Database.open(database_url)
+    try:
+        assert db.revision() == HEAD_REVISION
+        with db.engine.connect() as conn:
+            assert {"runs", "params", "metric_batches", "lineage_edges"} <= set(inspect(conn).get_table_names())
+            assert conn.execute(text("SELECT name FROM artifacts")).scalars().all() == ["old-data"]
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        db.close()
+
+
+def test_a_newer_head_runs_the_migration_path(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pretend the code's head moved on: open() runs the upgrade for a known-but-older stored revision.
     import mlark.meta.db as dbmod
 
     Database.open(database_url, create=True).close()
     calls: list[str] = []
-    monkeypatch.setattr(dbmod, "HEAD_REVISION", "0002")
-    monkeypatch.setattr(dbmod, "KNOWN_REVISIONS", ("0001", "0002"))
+    monkeypatch.setattr(dbmod, "HEAD_REVISION", "9998")
+    monkeypatch.setattr(dbmod, "KNOWN_REVISIONS", (*KNOWN_REVISIONS, "9998"))
     monkeypatch.setattr(migrations, "upgrade", lambda conn, revision="head": calls.append(revision))
     Database.open(database_url).close()
-    assert calls == ["0002"]
+    assert calls == ["9998"]
 
 
 def test_opening_does_not_import_alembic(database_url: str) -> None:

@@ -94,3 +94,4 @@ def alias_ls(ctx: Ctx, artifact: str, as_json: bool) -> None:
     for name, number in targets.items():
         click.echo(f"{artifact}@{name} -> {artifact}:v{number}")
 from mlark.cli import demo_command  # noqa: E402,F401
+from mlark.cli import runs_commands  # noqa: E402,F401

@@ -93,10 +93,18 @@ def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetRe
     try:
         for entry in tree.entries:
             target = dest.joinpath(*entry.path.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _check_inside(dest, target)
+            _check_inside(dest, target)  # before creating anything: never mkdir through a link out of dest
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if entry.type == "dir":
+                    target.mkdir(exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise InvalidInput(
+                    f"{exc.filename or target.parent} is in the way: {version.ref} has a folder there; "
+                    "move it away or get into another folder",
+                    path=str(exc.filename or target.parent),
+                ) from exc
             if entry.type == "dir":
-                target.mkdir(exist_ok=True)
                 os.chmod(target, entry.mode)  # the tree records the empty folder's mode: restore it
                 continue
             if entry.type == "symlink":

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mlark.ops.fsck import FsckReport
     from mlark.ops.gc import GcReport
     from mlark.ops.get import GetReport
+    from mlark.ops.runs import Run
     from mlark.ops.status import StatusReport
 
 
@@ -211,6 +212,18 @@ class Repo:
         from mlark.ops.gc import gc
 
         return gc(self, progress or NoProgress())
+
+    def runs_using(self, ref: str | Version) -> list["Run"]:
+        """The runs that used a version (``churn-data:v3``), oldest first."""
+        from mlark.ops.run_search import runs_using
+
+        return runs_using(self, ref)
+
+    def producer_of(self, ref: str | Version) -> "Run | None":
+        """The run that produced a version, or None."""
+        from mlark.ops.run_search import producer_of
+
+        return producer_of(self, ref)
 
     def fsck(self, *, rebuild_index: bool = False, progress: Progress | None = None) -> "FsckReport":
         from mlark.ops.fsck import fsck
