@@ -23,6 +23,33 @@ TRAILER_SIZE = _TRAILER.size  # 44
 COMPRESS_MIN_SAVING = 0.03
 
 
+def _load_sync_file_range() -> Callable[[int], None] | None:
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        func = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
+    write = 2  # SYNC_FILE_RANGE_WRITE: start writeback of dirty pages, do not wait
+
+    def start(fd: int) -> None:
+        func(fd, 0, 0, write)
+
+    return start
+
+
+_SYNC_FILE_RANGE = _load_sync_file_range()
+
+
+def start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing a file's dirty pages now, without waiting (Linux)."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd)
+
+
 def pack_key(digest: str) -> str:
     return f"packs/{digest[:2]}/{digest}.pack"
 
@@ -74,15 +101,23 @@ class PackWriter:
         self.raw_bytes += len(raw)
         return len(stored)
 
-    def finish(self) -> PackInfo:
-        """Write footer and trailer, fsync, re-read and re-hash. Returns the sealed pack's info."""
+    def finish(self, *, sync: bool = True) -> PackInfo:
+        """Write footer and trailer, make it durable, re-read and re-hash. Returns the sealed pack's info.
+
+        With ``sync=False`` the data is only handed to the kernel for writeback (it starts at once, in
+        the background); the caller must make the pack durable (``Backend.sync``) before anything
+        points at it.
+        """
         footer = b"".join(
             _ENTRY.pack(bytes.fromhex(e.digest), e.flags, e.offset, e.stored_len, e.raw_len) for e in self._entries
         )
         self._write(footer)
         self._write(_TRAILER.pack(len(self._entries), blake3.blake3(footer).digest(), END_MAGIC))
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if sync:
+            os.fsync(self._fh.fileno())
+        else:
+            start_writeback(self._fh.fileno())
         self._fh.close()
         digest = self._hash.hexdigest()
         reread = blake3.blake3(max_threads=blake3.blake3.AUTO)

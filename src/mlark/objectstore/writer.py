@@ -107,7 +107,9 @@ class ChunkWriter:
 
     def _seal(self, pack: PackWriter) -> None:
         try:
-            info = pack.finish()
+            # Writeback starts now and overlaps the next pack; finish() waits for it (fsync) before
+            # the caller indexes anything, so the write order of docs/format.md section 7 holds.
+            info = pack.finish(sync=False)
             self.store.backend.put_file(pack_key(info.digest), pack.path)
         except BaseException:
             pack.abort()
@@ -121,6 +123,8 @@ class ChunkWriter:
             self._thread.join()
             self._thread = None
         self._raise_if_failed()
+        for info in self.packs:
+            self.store.backend.sync(pack_key(info.digest))
         return self.packs
 
     def abort(self) -> None:

@@ -57,5 +57,8 @@ class Backend(ABC):
     def delete(self, key: str) -> None:
         """Remove key; absent keys are not an error."""
 
+    def sync(self, key: str) -> None:
+        """Make a file stored with ``put_file`` durable (backends that write durably need do nothing)."""
+
     def close(self) -> None:
         """Release cached handles."""

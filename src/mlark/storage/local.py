@@ -62,6 +62,16 @@ class LocalBackend(Backend):
     def put_file(self, key: str, local_path: str) -> None:
         self._place(key, local_path)
 
+    def sync(self, key: str) -> None:
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StorageError(f"cannot make {key} durable: {exc.strerror}", key=key) from exc
+
     def _fd(self, key: str) -> int:
         with self._lock:
             fd = self._handles.get(key)
