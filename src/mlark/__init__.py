@@ -32,6 +32,11 @@ _LAZY = {
     "load_model": ("mlark.api_models", "load_model"),
     "save_model": ("mlark.models.save", "save_model"),
     "registry": ("mlark.registry", "_package"),
+    "lineage": ("mlark.lineage", "_package"),
+    "impact": ("mlark.api_lineage", "impact"),
+    "LineageGraph": ("mlark.lineage.graph", "LineageGraph"),
+    "ImpactReport": ("mlark.lineage.impact", "ImpactReport"),
+    "diff": ("mlark.diff", "_package"),  # the engines' package, callable: mlark.diff(a, b) (mlark.api_diff)
 }
 
 
@@ -49,4 +54,5 @@ def __getattr__(name: str) -> Any:
 __all__ = sorted([
     "AliasMove", "Artifact", "Capture", "Repo", "Run", "Version", "active_run", "errors", "get_run", "runs",
     "seed_everything", "start_run", "__version__", "load_model", "save_model", "registry",
+    "lineage", "impact", "LineageGraph", "ImpactReport", "diff",
 ])

@@ -95,3 +95,6 @@ def alias_ls(ctx: Ctx, artifact: str, as_json: bool) -> None:
         click.echo(f"{artifact}@{name} -> {artifact}:v{number}")
 from mlark.cli import demo_command  # noqa: E402,F401
 from mlark.cli import runs_commands  # noqa: E402,F401
+from mlark.cli import models_commands  # noqa: E402,F401
+from mlark.cli import lineage_commands  # noqa: E402,F401
+from mlark.cli import diff_commands  # noqa: E402,F401

@@ -15,13 +15,16 @@ class ExitStatus(IntEnum):
     CONFLICT = 6  # the request contradicts what is stored (e.g. removing a version an alias holds)
     INTEGRITY = 7  # stored bytes do not match their digests; fsck found problems
     STORAGE = 8  # the disk or database could not be read or written
-    DIFFERS = 9  # status --exit-code: the folder differs from the version
+    DIFFERS = 9  # status/diff --exit-code: the two sides differ
+    MISSING_DEPENDENCY = 10  # an optional library the command needs is not installed (the message says what to install)
     INTERRUPTED = 130  # stopped by Ctrl-C
 
 
 def status_for(exc: BaseException) -> ExitStatus:
     from mlark import errors
 
+    if isinstance(exc, errors.MlarkError) and isinstance(exc, ImportError):
+        return ExitStatus.MISSING_DEPENDENCY
     table: list[tuple[type[BaseException], ExitStatus]] = [
         (errors.NotARepository, ExitStatus.NOT_A_REPOSITORY),
         (errors.InvalidInput, ExitStatus.USAGE),

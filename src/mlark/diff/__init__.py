@@ -11,9 +11,19 @@ Every result is a :class:`~mlark.diff.result.DiffResult`. The engines are pure: 
 inputs and nothing else (no repository, no database). ``import mlark.diff`` imports no heavy
 library; pyarrow, numpy, safetensors, torch and onnx are imported when a diff needs them.
 See docs/design/diff.md.
+
+The package is also callable: ``mlark.diff(a, b, *, table=None, key=None, ...)`` compares two
+versions or two runs of a repository and returns a ``VersionDiff`` or a ``RunDiff``. That is an
+adapter in :mod:`mlark.api_diff`, looked up by name when first called, as ``mlark.lineage(ref)``
+is: this layer never imports the layers above it.
 """
 
 from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
 
 from mlark.diff.detect import detect_kind, diff_paths
 from mlark.diff.errors import (
@@ -28,6 +38,21 @@ from mlark.diff.onnxgraph import OnnxDiff, diff_onnx
 from mlark.diff.result import DiffResult
 from mlark.diff.table import TableDiff, diff_tables
 from mlark.diff.tensors import TensorDiff, diff_state_dicts
+
+_API = "mlark.api_diff"
+
+
+class _DiffPackage(types.ModuleType):
+    """This package, callable: ``mlark.diff(a, b, *, table=None, key=None, only_diff=False, sample=10, repo=None)``."""
+
+    def __call__(self, a: Any, b: Any, **options: Any) -> Any:
+        """Compare two versions or two runs of a repository (see :func:`mlark.api_diff.diff`)."""
+        return importlib.import_module(_API).diff(a, b, **options)
+
+
+sys.modules[__name__].__class__ = _DiffPackage
+#: This package itself: ``mlark.diff`` is resolved lazily by ``import mlark`` (mlark/__init__.py ``_LAZY``).
+_package = sys.modules[__name__]
 
 __all__ = [
     "DiffResult",

@@ -56,9 +56,9 @@ from mlark.errors import InvalidInput, StorageError, UnsupportedFormat
 T = TypeVar("T")
 
 #: The Alembic revision this code writes (mlark/meta/migrations/versions).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 #: Every revision this code can read or upgrade from, oldest first.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 
 VERSION_TABLE = "alembic_version"
 

@@ -225,12 +225,15 @@ lineage_edges = Table(
     "lineage_edges",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("kind", String(32), nullable=False),  # used: version -> run; produced: run -> version
+    Column("kind", String(32), nullable=False),  # used: version -> run; produced: run -> version; registered_as,
+    # version -> registered model version; derived_from: parent version -> derived version
     Column("src_type", String(32), nullable=False),  # "version" or "run"
     Column("src_id", ID, nullable=False),
     Column("dst_type", String(32), nullable=False),
     Column("dst_id", ID, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("message", Text, nullable=True),  # why (derived_from edges; migration 0004)
+    Column("author", String(256), nullable=True),  # who declared it (derived_from edges; migration 0004)
     UniqueConstraint("kind", "src_id", "dst_id"),
     Index(None, "src_id"),
     Index(None, "dst_id"),

@@ -1,4 +1,5 @@
-"""rm: remove a version from history (its bytes go at the next gc). Refused while aliases point at it."""
+"""rm: remove a version from history (its bytes go at the next gc). Refused while aliases point at it,
+or while a registered model version registers it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from mlark.core.refs import parse_ref
 from mlark.core.types import Version
 from mlark.errors import AliasInUse
 from mlark.meta import catalog
+from mlark.registry import store as registry_store
 
 if TYPE_CHECKING:
     from mlark.ops.repo import Repo
@@ -26,6 +28,15 @@ def rm(repo: "Repo", ref: str, *, force: bool, message: str) -> Version:
                 "move those aliases first or pass --force to remove them too",
                 ref=version.ref,
                 aliases=held,
+            )
+        registered = registry_store.registrations_of(conn, version.id)
+        if registered and not force:
+            where = ", ".join(f"{mv.ref} ({mv.stage})" for mv in registered)
+            raise AliasInUse(
+                f"{version.ref} is registered as {where}; a registered model version keeps its bytes: "
+                "pass --force to remove it anyway (the registry then points at a removed version)",
+                ref=version.ref,
+                registered=[mv.ref for mv in registered],
             )
         text = message or f"removed {version.ref}"
         for alias in held:

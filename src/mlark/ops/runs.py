@@ -344,8 +344,9 @@ class Run:
             except Conflict as exc:
                 raise Conflict(
                     f"run {self.name} ({self.id}) cannot use {version.ref}: the run produced it, directly or "
-                    "through runs that used its outputs, and lineage must stay acyclic",
-                    run=self.id, ref=version.ref,
+                    "through what was made from its outputs, and lineage must stay acyclic"
+                    + (f" (cycle: {exc.fields['cycle_text']})" if exc.fields.get("cycle_text") else ""),
+                    run=self.id, ref=version.ref, cycle=exc.fields.get("cycle"),
                 ) from exc
         return path
 
@@ -365,8 +366,9 @@ class Run:
                 raise Conflict(
                     f"run {self.name} ({self.id}) cannot have produced {version.ref}: it used that version "
                     "(the content logged is identical to an input, or was made from it), and lineage must "
-                    "stay acyclic; the version itself is committed",
-                    run=self.id, ref=version.ref,
+                    "stay acyclic; the version itself is committed"
+                    + (f" (cycle: {exc.fields['cycle_text']})" if exc.fields.get("cycle_text") else ""),
+                    run=self.id, ref=version.ref, cycle=exc.fields.get("cycle"),
                 ) from exc
         return version
 
