@@ -91,7 +91,7 @@ def test_rollback_and_fsck_pass(demo: tuple[Path, dict[str, Any]]) -> None:
     assert rollback["missing"] == rollback["extra"] == rollback["different"] == []
     assert summary["status"]["data"]["clean"] is True
     assert summary["fsck"]["ok"] is True and summary["fsck"]["errors"] == []
-    assert summary["fsck"]["versions_checked"] == 2
+    assert summary["fsck"]["versions_checked"] == 3  # two data versions and the model version
 
 
 # -- the repository, opened independently ---------------------------------------------------------
@@ -288,3 +288,17 @@ def test_tracked_runs_used_the_versions_they_name(demo: tuple[Path, dict[str, An
             assert [v.ref for v in run.inputs()] == [r["data"]]
             assert run.params["data"] == r["data"]
             assert len(run.history("test_accuracy").values) == 10
+
+
+def test_registry_lineage_and_diff_steps(demo: tuple[Path, dict[str, Any]]) -> None:
+    import mlark
+
+    workdir, summary = demo
+    assert summary["diff"]["rows"]["changed"] == 27 and summary["diff"]["rows"]["added"] == 100
+    assert summary["registry"]["stage"] == "production"
+    assert "models:/digits@production" in summary["lineage"]["impact"]
+    with mlark.Repo.open(workdir) as repo:
+        # Independently: the registry's production version is the logged model, trained on digits-data@best.
+        lineage = mlark.registry.lineage("models:/digits@production", repo=repo)
+        assert lineage.version.ref == summary["registry"]["artifact"]
+        assert [v.ref for v in lineage.inputs] == ["digits-data:v1"]

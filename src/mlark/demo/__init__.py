@@ -6,6 +6,8 @@ in one module per capability, each exporting ``STEPS``:
 - ``workspace``: create (or, with ``force``, recreate) the demo folder and its repository;
 - ``data``: export a real data set, commit, edit, commit, history and storage saved, alias, rollback;
 - ``tracking``: train on each data version in tracked runs; query, compare and trace them;
+- ``models``: diff the data versions, register and promote a model, load it from the registry, trace
+  its lineage and the impact of its data;
 - ``verify``: fsck, always last.
 
 To add a capability, write ``mlark/demo/<capability>.py`` with functions decorated by
@@ -34,9 +36,9 @@ __all__ = ["DEFAULT_WORKDIR", "DemoContext", "NullReporter", "RecordingReporter"
 
 def pipeline() -> list[Step]:
     """Every step of the demo, in order."""
-    from mlark.demo import data, tracking, verify, workspace
+    from mlark.demo import data, models, tracking, verify, workspace
 
-    return [*workspace.STEPS, *data.STEPS, *tracking.STEPS, *verify.STEPS]
+    return [*workspace.STEPS, *data.STEPS, *tracking.STEPS, *models.STEPS, *verify.STEPS]
 
 
 def run(workdir: Path, *, force: bool, out: Reporter, author: str | None = None,
