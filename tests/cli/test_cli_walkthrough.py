@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from mlark.cli.exit import ExitStatus
 from mlark.ops.repo import Repo
 
-MLARK = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mlark")
+MLARK = str(Path(sys.executable).with_name("mlark"))  # the console script of the interpreter running the tests
 AUTHOR = "erin@example"
 
 
