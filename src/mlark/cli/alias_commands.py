@@ -96,5 +96,6 @@ def alias_ls(ctx: Ctx, artifact: str, as_json: bool) -> None:
 from mlark.cli import demo_command  # noqa: E402,F401
 from mlark.cli import runs_commands  # noqa: E402,F401
 from mlark.cli import models_commands  # noqa: E402,F401
+from mlark.cli import serve_commands  # noqa: E402,F401
 from mlark.cli import lineage_commands  # noqa: E402,F401
 from mlark.cli import diff_commands  # noqa: E402,F401
