@@ -46,15 +46,6 @@ def parse_size(text: str) -> int:
 # --------------------------------------------------------------------------- model sources
 
 
-def repo_source(repo: Any) -> Any:
-    """The serving package's source for ``repo``: references resolved by the catalog and the registry,
-    versions materialised (verified) in the repository's cache."""
-    from mlark.ops.run_inputs import materialise
-    from mlark.serving.source import RepoSource
-
-    return RepoSource(repo.db, lambda version: materialise(repo, version))
-
-
 def _split_named(items: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """``NAME=REF`` items into refs and {ref: name}."""
     from mlark.core.names import validate_name
@@ -78,6 +69,7 @@ def _needs_repo(refs: Sequence[str]) -> bool:
 
 
 def _sources(ctx_repo: Any | None) -> Any:
+    from mlark.ops.predict import repo_source
     from mlark.serving.source import Sources
 
     return Sources(None if ctx_repo is None else repo_source(ctx_repo))
@@ -297,39 +289,6 @@ def _capture() -> Any:
     return Capture().without(*parts)
 
 
-def _input_path(repo: Any, text: str, run: Any | None) -> tuple[Path, Any]:
-    """A local file for ``--input``: a path, or a reference to a version holding one file (``NAME:PATH@ALIAS``
-    for one of several). Returns the path and the version (None for a plain path)."""
-    from mlark.errors import InvalidInput
-
-    path = Path(text)
-    if path.exists() or repo is None:
-        return path, None
-    from mlark.core.refs import parse_ref
-
-    parsed = parse_ref(text)
-    version = repo.resolve(text)
-    if run is not None:
-        local = run.use(text if parsed.path is not None else version)
-    else:
-        from mlark.ops.run_inputs import materialise, sub_path
-
-        local = materialise(repo, version)
-        if parsed.path is not None:
-            local = sub_path(repo, version, local, parsed.path)
-    if local.is_dir():
-        files = [p for p in sorted(local.rglob("*")) if p.is_file()]
-        if len(files) != 1:
-            raise InvalidInput(
-                f"{version.ref} holds {len(files)} files; name the one to predict on as NAME:PATH@ALIAS "
-                f"(e.g. {version.name}:{files[0].relative_to(local).as_posix() if files else 'data.parquet'}"
-                f"@{parsed.alias or 'latest'})",
-                field="input",
-            )
-        local = files[0]
-    return local, version
-
-
 @cli.command("predict")
 @click.argument("ref")
 @click.option("--input", "-i", "input_", required=True,
@@ -364,7 +323,8 @@ def predict(ctx: Ctx, ref: str, input_: str, output: str, passthrough: tuple[str
     from mlark.core.names import validate_name
     from mlark.errors import InvalidInput
     from mlark.models import load_model
-    from mlark.pipelines import Predictor, predict_file
+    from mlark.ops.predict import PredictOptions, input_path, predict_recorded, repo_source
+    from mlark.serving.source import Sources
 
     columns = [c.strip() for item in passthrough for c in item.split(",") if c.strip()]
     if record is not None:
@@ -373,12 +333,12 @@ def predict(ctx: Ctx, ref: str, input_: str, output: str, passthrough: tuple[str
             raise InvalidInput("--record needs a message (-m) saying what these predictions are for", field="message")
     elif message:
         raise InvalidInput("-m goes with --record NAME", field="message")
-    from mlark.serving.source import Sources
-
     model_is_folder = Sources.is_folder(ref)
     needs_repo = record is not None or not model_is_folder or not Path(input_).exists()
     repo = ctx.repo() if needs_repo else None
-    progress = _RowProgress(enabled=not as_json)
+    options = PredictOptions(passthrough=columns, batch_size=batch_size, prediction_column=prediction_column,
+                             input_format=input_format, workers=workers, trust=trust,
+                             progress=_RowProgress(enabled=not as_json))
     outcome: dict[str, Any] = {}
     started = time.perf_counter()
     if record is None:
@@ -389,17 +349,18 @@ def predict(ctx: Ctx, ref: str, input_: str, output: str, passthrough: tuple[str
             folder = repo_source(repo).fetch(res)
             model, model_version = load_model(folder, trust=list(trust) or None), res
         outcome["load_seconds"] = round(time.perf_counter() - started, 4)
-        path, _ = _input_path(repo, input_, None)
-        report = predict_file(Predictor(model), path, output, passthrough=columns, batch_size=batch_size,
-                              prediction_column=prediction_column, input_format=input_format, workers=workers,
-                              progress=progress)
+        path, _ = input_path(repo, input_, None)
+        report = options.run(model, path, output)
         if model_version is not None:
             outcome["model_version"] = model_version.version
             outcome["registered"] = model_version.registered
     else:
-        report, outcome = _predict_recorded(repo, ref, input_, output, columns, batch_size, prediction_column,
-                                            input_format, workers, trust, record, message or "", project,
-                                            input_name, progress, model_is_folder)
+        if model_is_folder:
+            raise InvalidInput("--record links the output to the model version: give a model reference "
+                               "(models:/NAME@STAGE, NAME@ALIAS, NAME:vN), not a folder", field="ref")
+        report, outcome = predict_recorded(repo, ref, input_, output, record=record, message=message or "",
+                                           options=options, project=project, input_name=input_name,
+                                           capture_options=_capture())
     doc = {**report.to_dict(), "model": ref, **outcome, "total_seconds": round(time.perf_counter() - started, 4)}
     if as_json:
         emit_json(doc)
@@ -412,56 +373,3 @@ def predict(ctx: Ctx, ref: str, input_: str, output: str, passthrough: tuple[str
     if "recorded" in outcome:
         click.echo(f"recorded {outcome['recorded']} (run {outcome['run']}; used {outcome['model_version']} "
                    f"and {outcome['input_version']})")
-
-
-def _predict_recorded(repo: Any, ref: str, input_: str, output: str, columns: list[str], batch_size: int,
-                      prediction_column: str, input_format: str | None, workers: int | None, trust: tuple[str, ...],
-                      record: str, message: str, project: str, input_name: str | None, progress: Any,
-                      model_is_folder: bool) -> tuple[Any, dict[str, Any]]:
-    from mlark.errors import InvalidInput
-    from mlark.models import load_model
-    from mlark.ops.run_start import start_run
-    from mlark.pipelines import Predictor, predict_file
-
-    if model_is_folder:
-        raise InvalidInput("--record links the output to the model version: give a model reference "
-                           "(models:/NAME@STAGE, NAME@ALIAS, NAME:vN), not a folder", field="ref")
-    source = repo_source(repo)
-    res = source.resolve(ref)
-    input_version = None
-    in_path = Path(input_)
-    if in_path.exists():
-        from mlark.core.names import validate_name
-
-        name = validate_name(input_name or _stem_name(in_path), kind="input dataset name")
-        input_version = repo.add(in_path, name=name, type="dataset",
-                                 message=f"Input of batch prediction with {ref} into {record}")
-    params = {"model": ref, "model_version": res.version, "batch_size": batch_size,
-              "passthrough": ",".join(columns) or "-", "output": record}
-    if res.registered:
-        params["registered_version"] = res.registered
-    with start_run(repo, project, None, params, {"kind": "batch-predict"}, capture_options=_capture()) as run:
-        run.use(res.handle)  # the lineage edge: this run used that model version
-        model = load_model(source.fetch(res), trust=list(trust) or None)
-        if input_version is not None:
-            run.use(input_version)
-            path = in_path
-        else:
-            path, input_version = _input_path(repo, input_, run)
-        report = predict_file(Predictor(model), path, output, passthrough=columns, batch_size=batch_size,
-                              prediction_column=prediction_column, input_format=input_format, workers=workers,
-                              progress=progress)
-        run.log({"rows": report.rows, "seconds": report.seconds, "rows_per_second": report.rows_per_second})
-        meta = {"rows": report.rows, "model": res.version, "input": input_version.ref,
-                "prediction_columns": report.prediction_columns, "passthrough": report.passthrough}
-        if res.registered:
-            meta["registered_model"] = res.registered
-        version = run.log_artifact(output, name=record, type="dataset", message=message, metadata=meta)
-    return report, {"recorded": version.ref, "run": run.id, "model_version": res.version,
-                    "registered": res.registered, "input_version": input_version.ref}
-
-
-def _stem_name(path: Path) -> str:
-    stem = path.name.split(".")[0] or "input"
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._") or "input"
-    return cleaned[:128]
