@@ -91,7 +91,8 @@ def test_rollback_and_fsck_pass(demo: tuple[Path, dict[str, Any]]) -> None:
     assert rollback["missing"] == rollback["extra"] == rollback["different"] == []
     assert summary["status"]["data"]["clean"] is True
     assert summary["fsck"]["ok"] is True and summary["fsck"]["errors"] == []
-    assert summary["fsck"]["versions_checked"] == 3  # two data versions and the model version
+    # two data versions, two model versions, the scored file and its scores
+    assert summary["fsck"]["versions_checked"] == 6
 
 
 # -- the repository, opened independently ---------------------------------------------------------
@@ -302,3 +303,38 @@ def test_registry_lineage_and_diff_steps(demo: tuple[Path, dict[str, Any]]) -> N
         lineage = mlark.registry.lineage("models:/digits@production", repo=repo)
         assert lineage.version.ref == summary["registry"]["artifact"]
         assert [v.ref for v in lineage.inputs] == ["digits-data:v1"]
+
+
+def test_serving_followed_the_promotion_and_rollback(demo: tuple[Path, dict[str, Any]]) -> None:
+    import mlark
+
+    workdir, summary = demo
+    serving = summary["serving"]
+    assert serving["failed"] == 0 and serving["requests"] == sum(serving["phases"])
+    assert all(n > 0 for n in serving["phases"])  # champion, challenger, champion again
+    with mlark.Repo.open(workdir) as repo:
+        # Independently: the registry recorded the promotion and the rollback, and production is back on v1.
+        events = [(e.kind, e.from_value, e.to_value, e.message) for e in mlark.registry.history("digits", repo=repo)]
+        assert events[0][:3] == ("stage", "archived", "production") and "rollback of production" in events[0][3]
+        assert ("stage", "development", "production", "Challenger promoted for a trial") in events
+        assert mlark.registry.lineage("models:/digits@production", repo=repo).version.ref == "digits-forest:v1"
+        assert serving["challenger"] == "digits-forest:v2"
+
+
+def test_batch_scores_are_recorded_with_their_lineage(demo: tuple[Path, dict[str, Any]]) -> None:
+    import mlark
+    import pyarrow.parquet as pq
+
+    workdir, summary = demo
+    batch = summary["batch"]
+    assert batch["recorded"] == "digits-scores:v1" and batch["model_version"] == "digits-forest:v1"
+    with mlark.Repo.open(workdir) as repo:
+        scores = pq.read_table(repo.get("digits-scores:v1", to=workdir / "check-scores") / "scores.parquet")
+        scored = pq.read_table(repo.get(batch["input_version"], to=workdir / "check-input") / "digits-to-score.parquet")
+        model = mlark.load_model("models:/digits@production", repo=repo)
+        features = scored.to_pandas().set_index("sample_id")
+        assert scores.column("sample_id").to_pylist() == features.index.tolist()
+        assert scores.column("prediction").to_pylist() == model.predict(features).tolist()
+        assert scores.num_rows == batch["rows"] == 359
+        ups = {n.ref for n in mlark.lineage("digits-scores:v1", direction="up", repo=repo).topological()}
+        assert {"digits-forest:v1", batch["input_version"], "digits-data:v1", f"run:{batch['run']}"} <= ups

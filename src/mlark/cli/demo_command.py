@@ -72,8 +72,10 @@ def demo(workdir: str, force: bool, as_json: bool) -> None:
     """Tour mlark end to end on real data (scikit-learn's hand-written digits), step by step.
 
     Creates a repository in DIR, commits the data set, edits and commits it again, shows the history
-    and the storage saved, pins a version with an alias, rolls back to it byte for byte and runs fsck.
-    Needs the data extra: pip install 'mlark[data]'.
+    and the storage saved, pins a version with an alias, rolls back to it byte for byte, trains in
+    tracked runs, diffs the data by key, registers and promotes a model, serves it over HTTP through a
+    promotion and a rollback, scores a file in batch, traces lineage and runs fsck.
+    Needs the demo extra: pip install 'mlark[demo]'.
     """
     from mlark.demo import NullReporter, run
 

@@ -8,6 +8,8 @@ in one module per capability, each exporting ``STEPS``:
 - ``tracking``: train on each data version in tracked runs; query, compare and trace them;
 - ``models``: diff the data versions, register and promote a model, load it from the registry, trace
   its lineage and the impact of its data;
+- ``serving``: serve the production model over HTTP through a promotion and a rollback under load, then
+  score a file in batch and record the scores in the lineage;
 - ``verify``: fsck, always last.
 
 To add a capability, write ``mlark/demo/<capability>.py`` with functions decorated by
@@ -36,9 +38,9 @@ __all__ = ["DEFAULT_WORKDIR", "DemoContext", "NullReporter", "RecordingReporter"
 
 def pipeline() -> list[Step]:
     """Every step of the demo, in order."""
-    from mlark.demo import data, models, tracking, verify, workspace
+    from mlark.demo import data, models, serving, tracking, verify, workspace
 
-    return [*workspace.STEPS, *data.STEPS, *tracking.STEPS, *models.STEPS, *verify.STEPS]
+    return [*workspace.STEPS, *data.STEPS, *tracking.STEPS, *models.STEPS, *serving.STEPS, *verify.STEPS]
 
 
 def run(workdir: Path, *, force: bool, out: Reporter, author: str | None = None,

@@ -40,11 +40,15 @@ def _need_data_extra() -> None:
     try:
         import numpy  # noqa: F401
         import pandas  # noqa: F401
+        import skops  # noqa: F401
         import sklearn  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         raise MlarkError(
-            f"the demo needs scikit-learn and pandas ({exc.name} is missing): pip install 'mlark[data]'",
-            missing=exc.name, extra="data",
+            f"the demo needs scikit-learn, skops, pandas and the server ({exc.name} is missing): "
+            "pip install 'mlark[demo]'",
+            missing=exc.name, extra="demo",
         ) from exc
 
 

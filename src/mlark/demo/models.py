@@ -65,6 +65,7 @@ def register_model(ctx: DemoContext) -> None:
                     e.message] for e in events])
     ctx.require("the production model predicts like the logged one",
                 abs(accuracy - logged_accuracy) < 1e-12)
+    ctx.state.update(production_ref=version.ref, production_forest=forest, test_split=(X_test, y_test))
     ctx.summary["registry"] = {"model": MODEL, "version": number, "artifact": version.ref,
                                "stage": "production", "test_accuracy": accuracy}
 
