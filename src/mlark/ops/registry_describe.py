@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from mlark.ops.registry_checks import checked_message, model_name, recorded, version_in
 from mlark.registry import store
 from mlark.registry.stages import check_description, check_tags
-from mlark.registry.types import DESCRIPTION, TAGS, RegistryEvent
+from mlark.registry.types import DESCRIPTION, TAGS, ModelVersion, RegistryEvent
 
 if TYPE_CHECKING:
     from mlark.ops.repo import Repo
@@ -29,10 +29,7 @@ def set_description(repo: "Repo", model: str, description: str | None, message: 
         if before == desc:
             return []
         at = store.event_time(conn, row.id, repo.now())
-        if mv is None:
-            store.update_model(conn, row.id, description=desc)
-        else:
-            store.update_version(conn, mv.id, description=desc)
+        _update(conn, row, mv, description=desc)
         event = store.add_event(conn, model_id=row.id, rmv_id=None if mv is None else mv.id, kind=DESCRIPTION,
                                 field=None, from_value=before, to_value=desc, author=repo.author, at=at, message=text)
         return recorded(conn, row, [event])
@@ -64,10 +61,7 @@ def set_tags(repo: "Repo", model: str, tags: Mapping[str, str | None], message: 
         if updated == current:
             return []
         at = store.event_time(conn, row.id, repo.now())
-        if mv is None:
-            store.update_model(conn, row.id, tags=updated)
-        else:
-            store.update_version(conn, mv.id, tags=updated)
+        _update(conn, row, mv, tags=updated)
         ids = [
             store.add_event(conn, model_id=row.id, rmv_id=None if mv is None else mv.id, kind=TAGS, field=key,
                             from_value=current.get(key), to_value=updated.get(key), author=repo.author, at=at,
@@ -78,3 +72,11 @@ def set_tags(repo: "Repo", model: str, tags: Mapping[str, str | None], message: 
         return recorded(conn, row, ids)
 
     return repo.db.run_write(fn)
+
+
+def _update(conn: Any, row: Any, mv: ModelVersion | None, **values: Any) -> None:
+    """Write ``values`` on the registered model, or on its version ``mv`` when one is named."""
+    if mv is None:
+        store.update_model(conn, row.id, **values)
+    else:
+        store.update_version(conn, mv.id, **values)
