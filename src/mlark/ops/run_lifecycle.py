@@ -29,6 +29,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -43,6 +44,15 @@ _depth = 0
 _pending: list[int] = []
 _unhandled: BaseException | None = None
 _HANDLED = (signal.SIGTERM, signal.SIGINT)
+
+#: How much of an error a failed run keeps (the end of the traceback).
+ERROR_MAX = 20_000
+
+
+def error_text(exc: BaseException) -> str:
+    """The error a failed run keeps: the traceback, cut to its last ``ERROR_MAX`` characters."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).strip()
+    return text if len(text) <= ERROR_MAX else "...\n" + text[-ERROR_MAX:]
 
 
 def register(run: "Run") -> None:
@@ -157,8 +167,6 @@ def _at_exit() -> None:
             if isinstance(exc, KeyboardInterrupt):
                 run.finish("killed", error="KeyboardInterrupt")
             elif exc is not None:
-                from mlark.ops.runs import error_text
-
                 run.finish("failed", error=error_text(exc))
             else:
                 run.finish()

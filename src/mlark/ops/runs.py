@@ -6,28 +6,25 @@ heartbeat, and it ends with ``finish()`` or the ``with`` block. A run read
 back (:mod:`mlark.ops.run_search`) is a *view*: its attributes are a snapshot
 (``refresh()`` reloads), writes go to the database synchronously, and it
 cannot be finished from here.
+
+What ``use``, ``log_artifact`` and ``log_dataset`` do is in :mod:`mlark.ops.run_lineage`;
+``run.summary`` is a :class:`mlark.ops.run_summary.Summary`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import traceback
-from collections.abc import MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from mlark.core.names import validate_name, validate_relpath
-from mlark.core.refs import VersionRef, parse_ref
 from mlark.core.types import Version
-from mlark.errors import Conflict, InvalidInput
+from mlark.errors import Conflict
 from mlark.lineage import edges
 from mlark.meta import catalog
-from mlark.ops.lock import repo_lock
-from mlark.ops.run_inputs import is_table, materialise, sub_path, write_parquet
-from mlark.ops.run_lifecycle import critical, unregister
+from mlark.ops import run_lineage
+from mlark.ops.run_lifecycle import ERROR_MAX, critical, error_text, unregister
+from mlark.ops.run_summary import Summary
 from mlark.tracking import metrics as metric_store
 from mlark.tracking import records
 from mlark.tracking.capture import Captured
@@ -40,46 +37,11 @@ from mlark.tracking.writer import RunWriter
 if TYPE_CHECKING:
     from mlark.ops.repo import Repo
 
-ERROR_MAX = 20_000
-
-__all__ = ["Run", "Summary", "error_text"]
+__all__ = ["ERROR_MAX", "Run", "Summary", "error_text"]
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def error_text(exc: BaseException) -> str:
-    """The error a failed run keeps: the traceback, cut to its last ``ERROR_MAX`` characters."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).strip()
-    return text if len(text) <= ERROR_MAX else "...\n" + text[-ERROR_MAX:]
-
-
-class Summary(MutableMapping[str, Any]):
-    """A run's summary: a dict whose assignments are recorded (``run.summary["best_auc"] = 0.93``)."""
-
-    def __init__(self, run: "Run") -> None:
-        self._run = run
-
-    def __getitem__(self, key: str) -> Any:
-        return self._run._details().summary[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._run._set_summary(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self._run._details().summary:
-            raise KeyError(key)
-        self._run._set_summary(key, records.DELETE)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(dict(self._run._details().summary))
-
-    def __len__(self) -> int:
-        return len(self._run._details().summary)
-
-    def __repr__(self) -> str:
-        return f"Summary({self._run._details().summary!r})"
 
 
 class Run:
@@ -334,71 +296,21 @@ class Run:
         version. Files are materialised once in ``.mlark/cache/versions/<digest>/``
         and checked again on every call. The edge records the whole version.
         """
-        version, parsed = self._resolve(ref)
-        base = materialise(self._repo, version)
-        path = base if parsed is None or parsed.path is None else sub_path(self._repo, version, base, parsed.path)
-        now = _now()
-        with critical():
-            try:
-                self._repo.db.run_write(lambda conn: edges.record_used(conn, version.id, self.id, now=now))
-            except Conflict as exc:
-                raise Conflict(
-                    f"run {self.name} ({self.id}) cannot use {version.ref}: the run produced it, directly or "
-                    "through what was made from its outputs, and lineage must stay acyclic"
-                    + (f" (cycle: {exc.fields['cycle_text']})" if exc.fields.get("cycle_text") else ""),
-                    run=self.id, ref=version.ref, cycle=exc.fields.get("cycle"),
-                ) from exc
-        return path
+        return run_lineage.use(self, ref)
 
     def log_artifact(self, path: str | os.PathLike[str], *, name: str, type: str | None = None,
                      message: str | None = None, metadata: dict[str, Any] | None = None,
                      aliases: Sequence[str] = (), tags: Sequence[str] = ()) -> Version:
         """Commit a file or folder as a version of artifact ``name`` and record that this run produced it."""
-        if message is None:
-            message = f"Output of run {self.project}/{self.name} ({self.id})"
-        with critical():
-            version = self._repo.add(path, name=name, type=type, message=message, metadata=metadata,
-                                     aliases=aliases, tags=tags)
-            now = _now()
-            try:
-                self._repo.db.run_write(lambda conn: edges.record_produced(conn, self.id, version.id, now=now))
-            except Conflict as exc:
-                raise Conflict(
-                    f"run {self.name} ({self.id}) cannot have produced {version.ref}: it used that version "
-                    "(the content logged is identical to an input, or was made from it), and lineage must "
-                    "stay acyclic; the version itself is committed"
-                    + (f" (cycle: {exc.fields['cycle_text']})" if exc.fields.get("cycle_text") else ""),
-                    run=self.id, ref=version.ref, cycle=exc.fields.get("cycle"),
-                ) from exc
-        return version
+        return run_lineage.log_artifact(self, path, name=name, type=type, message=message, metadata=metadata,
+                                        aliases=aliases, tags=tags)
 
     def log_dataset(self, data: Any, *, name: str, message: str | None = None, type: str = "dataset",
                     metadata: dict[str, Any] | None = None, aliases: Sequence[str] = (),
                     tags: Sequence[str] = (), filename: str | None = None) -> Version:
         """Commit a pandas DataFrame or pyarrow Table (as ``<name>.parquet``), or an existing path, as an output."""
-        if isinstance(data, (str, os.PathLike)):
-            return self.log_artifact(data, name=name, type=type, message=message, metadata=metadata,
-                                     aliases=aliases, tags=tags)
-        if not is_table(data):
-            raise InvalidInput(
-                f"log_dataset takes a pandas DataFrame, a pyarrow Table or a path, not {data.__class__.__name__}",
-                field="data",
-            )
-        fname = filename if filename is not None else f"{validate_name(name)}.parquet"
-        if "/" in validate_relpath(fname):
-            raise InvalidInput(f"filename {fname!r} must be a plain file name, without '/'", field="filename")
-        tmp_root = self._repo.meta_dir / "tmp"
-        with repo_lock(self._repo.meta_dir, exclusive=False):  # gc empties tmp/ only under the exclusive lock
-            tmp_root.mkdir(exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix="dataset-", dir=tmp_root))
-            try:
-                target = folder / fname
-                info = write_parquet(data, target)
-                meta = {**info, **(metadata or {})}
-                return self.log_artifact(target, name=name, type=type, message=message, metadata=meta,
-                                         aliases=aliases, tags=tags)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+        return run_lineage.log_dataset(self, data, name=name, message=message, type=type, metadata=metadata,
+                                       aliases=aliases, tags=tags, filename=filename)
 
     def log_model(self, model: Any, *, name: str, input_example: Any = None, signature: Any = None,
                   aliases: Sequence[str] = (), message: str | None = None, tags: Sequence[str] = (),
@@ -421,13 +333,6 @@ class Run:
         """The versions this run produced, in order."""
         with self._repo.db.read() as conn:
             return [catalog.version_by_id(conn, i) for i in edges.versions_produced(conn, self.id)]
-
-    def _resolve(self, ref: str | Version) -> tuple[Version, VersionRef | None]:
-        if isinstance(ref, Version):
-            return ref, None
-        parsed = parse_ref(ref)
-        with self._repo.db.read() as conn:
-            return catalog.resolve(conn, parsed), parsed
 
     def git_diff(self) -> bytes | None:
         """The uncommitted changes of the code when the run started (``git diff HEAD``), read back verified."""
