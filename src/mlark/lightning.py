@@ -32,6 +32,8 @@ import warnings
 from argparse import Namespace
 from typing import Any, Mapping
 
+from mlark.integration_run import IntegrationRun, is_running
+
 try:
     from lightning.fabric.utilities.logger import _convert_params, _flatten_dict, _sanitize_callable_params
     from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
@@ -78,63 +80,34 @@ class MlarkLogger(Logger):
         super().__init__()
         self._project = project
         self._run_name = name
-        self._tags = dict(tags or {})
         self._prefix = prefix
-        self._repo = repo
-        self._capture = capture
-        self._run: Any = run
-        self._run_id: str | None = getattr(run, "id", None) or run_id
-        self._owns_run = False  # True while self._run is a run this logger started or resumed
+        self._target = IntegrationRun(run=run, run_id=run_id, tags={"mlark.logger": "lightning", **(tags or {})},
+                                      repo=repo, capture=capture)
 
     # ------------------------------------------------------------------ identity
 
     @property
     def name(self) -> str:
         """The project."""
-        return str(getattr(self._run, "project", None) or self._project)
+        return str(getattr(self._target.run, "project", None) or self._project)
 
     @property
     def version(self) -> str | None:
         """The run id (starts the run if it has not started yet, on rank 0)."""
-        if self._run_id is None and rank_zero_only.rank == 0:
+        if self._target.run_id is None and rank_zero_only.rank == 0:
             _ = self.experiment
-        return self._run_id
+        return self._target.run_id
 
     @property
     def run_id(self) -> str | None:
         """The run id, or None before the run started."""
-        return self._run_id
+        return self._target.run_id
 
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
         """The mlark ``Run`` (started, or resumed after ``finalize``, on first access)."""
-        if self._run is not None and not _is_finished(self._run):
-            return self._run
-        import mlark.api as api
-
-        if self._run is None and self._run_id is None:
-            active = api.active_run()
-            if active is not None:
-                self._run, self._run_id, self._owns_run = active, active.id, False
-                self._set_tags(active)
-                return active
-        options: dict[str, Any] = {}
-        if self._repo is not None:
-            options["repo"] = self._repo
-        if self._capture is not None:
-            options["capture"] = self._capture
-        if self._run_id is not None:  # after finalize(), or run_id= given: the same run again
-            run = api.start_run(resume=self._run_id, **options)
-        else:
-            run = api.start_run(self._project, name=self._run_name, **options)
-        self._run, self._run_id, self._owns_run = run, run.id, True
-        self._set_tags(run)
-        return run
-
-    def _set_tags(self, run: Any) -> None:
-        tags = {"mlark.logger": "lightning", **self._tags}
-        run.set_tags(tags)
+        return self._target.open(self._project, self._run_name)
 
     # ------------------------------------------------------------------ logging
 
@@ -165,32 +138,21 @@ class MlarkLogger(Logger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        """Finish the run this logger started: ``success``/``finished`` -> finished, ``failed`` -> failed."""
-        run = self._run
-        if run is None or _is_finished(run):
+        """Finish the run this logger started: ``success``/``finished`` -> finished, ``failed`` -> failed.
+
+        A run it did not start is only flushed. Once its own run is finished, a later ``trainer.test()``
+        or ``fit()`` resumes it by id.
+        """
+        run = self._target.run
+        if run is None or not is_running(run):
             return
-        if not self._owns_run:  # someone else's run: make the points durable, leave it open
-            run.flush()
-            return
-        end = _END_STATUS.get(status, "finished")
-        if end == "finished":
-            run.finish()
-        else:
-            run.finish(status=end)
-        self._run = None  # a later trainer.test()/fit() resumes the run by id
-        self._owns_run = False
+        self._target.finish(_END_STATUS.get(status, "finished"))
 
     def __getstate__(self) -> dict[str, Any]:
         # Loggers are pickled into spawned worker processes: carry the id, never the live run.
         state = self.__dict__.copy()
-        state["_run"] = None
-        state["_owns_run"] = False
+        state["_target"] = self._target.detached()
         return state
-
-
-def _is_finished(run: Any) -> bool:
-    status = getattr(run, "status", "running")
-    return status not in (None, "running")
 
 
 def _param_value(value: Any) -> Any:

@@ -34,6 +34,7 @@ import warnings
 from typing import Any, Mapping
 
 from mlark.errors import Conflict
+from mlark.integration_run import IntegrationRun
 
 try:
     from transformers import TrainerCallback
@@ -78,13 +79,9 @@ class MlarkCallback(TrainerCallback):
     ) -> None:
         self.project = project
         self._name = name
-        self._tags = dict(tags or {})
         self._log_model_config = log_model_config
-        self._repo = repo
-        self._capture = capture
-        self._run: Any = run
-        self._run_id: str | None = getattr(run, "id", None)
-        self._owns_run = False
+        self._target = IntegrationRun(run=run, tags={"mlark.callback": "transformers", **(tags or {})}, repo=repo,
+                                      capture=capture)
         self._params_logged = False
         self._training = False
 
@@ -93,50 +90,17 @@ class MlarkCallback(TrainerCallback):
     @property
     def run(self) -> Any:
         """The mlark ``Run`` being logged to (None before training starts, and after it ends)."""
-        return self._run
+        return self._target.run
 
     @property
     def run_id(self) -> str | None:
-        return self._run_id
+        return self._target.run_id
 
     def _ensure_run(self, args: Any) -> Any:
-        if self._run is not None and getattr(self._run, "status", "running") == "running":
-            return self._run
-        import mlark.api as api
-
-        if self._run is None and self._run_id is None:
-            active = api.active_run()
-            if active is not None:
-                self._run, self._run_id, self._owns_run = active, active.id, False
-                self._set_tags(active)
-                return active
-        options: dict[str, Any] = {}
-        if self._repo is not None:
-            options["repo"] = self._repo
-        if self._capture is not None:
-            options["capture"] = self._capture
-        if self._run_id is not None:  # after training ended: the same run again
-            run = api.start_run(resume=self._run_id, **options)
-        else:
-            name = self._name or _run_name(args)
-            run = api.start_run(self.project, name=name, **options)
-        self._run, self._run_id, self._owns_run = run, run.id, True
-        self._set_tags(run)
-        return run
-
-    def _set_tags(self, run: Any) -> None:
-        run.set_tags({"mlark.callback": "transformers", **self._tags})
+        return self._target.open(self.project, self._name or _run_name(args))
 
     def _finish(self) -> None:
-        run = self._run
-        if run is None:
-            return
-        if self._owns_run:
-            run.finish()
-            self._run = None  # a later evaluate() resumes it by id
-            self._owns_run = False
-        else:
-            run.flush()
+        self._target.finish()  # a later evaluate() resumes the run by id
 
     # ------------------------------------------------------------------ callbacks
 
@@ -174,7 +138,7 @@ class MlarkCallback(TrainerCallback):
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         # A checkpoint was written: make the metrics logged so far durable too.
-        run = self._run
+        run = self._target.run
         if state.is_world_process_zero and run is not None:
             try:
                 run.flush()
@@ -183,10 +147,10 @@ class MlarkCallback(TrainerCallback):
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._training = False
-        if not state.is_world_process_zero or self._run is None:
+        run = self._target.run
+        if not state.is_world_process_zero or run is None:
             return
         try:
-            run = self._run
             summary = getattr(run, "summary", None)
             if summary is not None:
                 summary["global_step"] = int(state.global_step)
