@@ -7,6 +7,7 @@ import time
 import warnings
 from typing import Any, Callable
 
+from mlark.integration_run import IntegrationRun
 from mlark.sklearn import _state as state
 from mlark.sklearn._model import log_model
 from mlark.sklearn._params import flatten_params, public_module
@@ -47,17 +48,9 @@ def logged_fit(
 
 
 def _open_run(config: Config) -> tuple[Any, bool]:
-    import mlark.api as api
-
-    active = api.active_run()
-    if active is not None:
-        return active, False
-    options: dict[str, Any] = {}
-    if config.repo is not None:
-        options["repo"] = config.repo
-    if config.capture is not None:
-        options["capture"] = config.capture
-    return api.start_run(config.project, **options), True
+    """The active run, left running, or a new run in the project that this fit owns (and finishes)."""
+    target = IntegrationRun(repo=config.repo, capture=config.capture)
+    return target.open(config.project), target.owned
 
 
 def _close_run(run: Any, exc: BaseException | None) -> None:
