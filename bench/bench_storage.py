@@ -37,7 +37,6 @@ import enum
 import hashlib
 import json
 import os
-import platform
 import random
 import resource
 import shutil
@@ -47,6 +46,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from _machine import machine_facts  # bench/_machine.py, beside this script
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -424,23 +425,6 @@ def link_kind(path: Path) -> str:
     return "copy"  # or reflink; ext4 has none (`dvc doctor` lists the kinds this file system supports)
 
 
-def filesystem_of(path: Path) -> str:
-    """Type of the file system holding path, from /proc/mounts (longest matching mount point)."""
-    best, kind = "", "unknown"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            mnt = parts[1].replace("\\040", " ")
-            inside = str(path) == mnt or str(path).startswith(mnt.rstrip("/") + "/")
-            if inside and len(mnt) >= len(best):
-                best, kind = mnt, parts[2]
-    except OSError:
-        pass
-    return kind
-
-
 # --------------------------------------------------------------------------- scenarios
 
 
@@ -747,29 +731,8 @@ class Bench:
     # -- report
 
     def machine(self) -> dict[str, Any]:
-        cpu = "unknown"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        mem = None
-        try:
-            for line in Path("/proc/meminfo").read_text().splitlines():
-                if line.startswith("MemTotal:"):
-                    mem = int(line.split()[1]) * KIB
-        except OSError:
-            pass
-        fs = filesystem_of(Path(self.args.work).resolve())
         return {
-            "cores": os.cpu_count(),
-            "cpu": cpu,
-            "memory_bytes": mem,
-            "os": f"{platform.system()} {platform.release()}",
-            "filesystem": fs,
-            "python_bench": platform.python_version(),
+            **machine_facts(Path(self.args.work).resolve()),
             "python_mlark": self.mlark.python_version() if not self.mlark.unavailable else None,
             "python_dvc": self._dvc_python(),
             "mlark_version": None if self.mlark.unavailable else self.mlark.version,

@@ -65,6 +65,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from _machine import machine_facts  # bench/_machine.py, beside this script
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DEFAULT_MLARK_PY = REPO_ROOT / ".venv" / "bin" / "python"
@@ -761,25 +763,9 @@ class Bench:
     # -- report
 
     def machine(self) -> dict[str, Any]:
-        cpu, mem = "unknown", None
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-            for line in Path("/proc/meminfo").read_text().splitlines():
-                if line.startswith("MemTotal:"):
-                    mem = int(line.split()[1]) * 1024
-        except OSError:
-            pass
         return {
-            "cores": os.cpu_count(),
-            "cpu": cpu,
-            "memory_bytes": mem,
-            "os": f"{platform.system()} {platform.release()}",
-            "filesystem": filesystem_of(self.work),
+            **machine_facts(self.work),
             "work": str(self.work),
-            "python_bench": platform.python_version(),
             "mlark": self.mlark.versions,
             "mlflow": self.mlflow.versions,
             "mlflow_env": MLFLOW_ENV,
@@ -836,23 +822,6 @@ class Bench:
         if missing or doc["overall"] == Status.ERROR.value:
             return ExitStatus.TOOL_ERROR
         return ExitStatus.TARGET_MISSED if doc["overall"] == Status.FAIL.value else ExitStatus.OK
-
-
-def filesystem_of(path: Path) -> str:
-    """Type of the file system holding path, from /proc/mounts (longest matching mount point)."""
-    best, kind = "", "unknown"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            mnt = parts[1].replace("\\040", " ")
-            inside = str(path) == mnt or str(path).startswith(mnt.rstrip("/") + "/")
-            if inside and len(mnt) >= len(best):
-                best, kind = mnt, parts[2]
-    except OSError:
-        pass
-    return kind
 
 
 def fmt_value(x: float | None, unit: str) -> str:
