@@ -185,24 +185,28 @@ def _mlark_capture(kind: str | None) -> Any:
     raise SystemExit(f"unknown capture {kind!r}")
 
 
-def mlark_worker(task: str, a: dict[str, Any]) -> dict[str, Any]:
+def stack_versions() -> dict[str, str]:
+    """Versions of what both tools stand on, in this worker's interpreter: Python, SQLite, SQLAlchemy, NumPy, pandas."""
     import sqlite3
 
+    import numpy
+    import pandas
+    import sqlalchemy
+
+    return {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sqlalchemy.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+    }
+
+
+def mlark_worker(task: str, a: dict[str, Any]) -> dict[str, Any]:
     import mlark
 
     if task == "versions":
-        import numpy
-        import pandas
-        import sqlalchemy
-
-        return {
-            "mlark": mlark.__version__,
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "sqlalchemy": sqlalchemy.__version__,
-            "numpy": numpy.__version__,
-            "pandas": pandas.__version__,
-        }
+        return {"mlark": mlark.__version__, **stack_versions()}
     if task == "init":
         mlark.Repo.init(a["path"])
         return {}
@@ -271,25 +275,11 @@ def mlark_worker(task: str, a: dict[str, Any]) -> dict[str, Any]:
 
 
 def mlflow_worker(task: str, a: dict[str, Any]) -> dict[str, Any]:
-    import sqlite3
-
     import mlflow
     from mlflow import MlflowClient
 
     if task == "versions":
-        import numpy
-        import pandas
-        import sqlalchemy
-
-        return {
-            "mlflow": mlflow.__version__,
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "sqlalchemy": sqlalchemy.__version__,
-            "numpy": numpy.__version__,
-            "pandas": pandas.__version__,
-            "tracking_uri": mlflow.get_tracking_uri(),
-        }
+        return {"mlflow": mlflow.__version__, **stack_versions(), "tracking_uri": mlflow.get_tracking_uri()}
     if task == "init":
         mlflow.set_experiment(a["project"])
         return {"tracking_uri": mlflow.get_tracking_uri()}
