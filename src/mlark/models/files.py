@@ -115,11 +115,15 @@ def _tampered(folder: Path, record: FileRecord, what: str) -> ModelIntegrityErro
 
 
 class ModelFiles:
-    """Read access to a verified model folder, for flavors. Every byte handed out is re-hashed."""
+    """Read access to a verified model folder, for flavors. Every byte handed out is re-hashed.
 
-    def __init__(self, folder: Path, manifest: Manifest) -> None:
+    ``cache`` is a folder where a flavor may keep what it derives from these files (None: nowhere).
+    """
+
+    def __init__(self, folder: Path, manifest: Manifest, cache: Path | None = None) -> None:
         self.folder = folder
         self.manifest = manifest
+        self.cache = cache
 
     def record(self, rel: object, *, what: str = "file") -> FileRecord:
         """The manifest record for ``rel`` (a path from the flavor config), or ModelIntegrityError."""

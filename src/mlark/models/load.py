@@ -42,7 +42,8 @@ def verify_model(path: str | os.PathLike[str]) -> Manifest:
     return manifest
 
 
-def load_model(path: str | os.PathLike[str], *, trust: str | Iterable[str] | None = None) -> Model:
+def load_model(path: str | os.PathLike[str], *, trust: str | Iterable[str] | None = None,
+               cache: str | os.PathLike[str] | None = None) -> Model:
     """Load the model folder at ``path``.
 
     Order: the manifest is decoded; an unknown flavor is refused naming the known ones; every file
@@ -50,7 +51,9 @@ def load_model(path: str | os.PathLike[str], *, trust: str | Iterable[str] | Non
     naming it); then the flavor loads the files. Nothing that can run code is loaded unless it is
     safe by construction (skops with known types, safetensors, ONNX, installed classes) or the
     caller names it in ``trust`` (``"pickle"``, ``"joblib"``, ``"cloudpickle"``, or a type name a
-    skops file may contain). ``trust`` is never read from the folder.
+    skops file may contain). ``trust`` is never read from the folder. ``cache`` is a folder where
+    flavors may keep data derived from the verified files, so the next load is faster (the sklearn
+    flavor keeps the tree arrays of forests saved without them there).
     """
     from mlark.models.flavors import get_flavor
 
@@ -60,7 +63,8 @@ def load_model(path: str | os.PathLike[str], *, trust: str | Iterable[str] | Non
     flavor = get_flavor(manifest.flavor)
     if not isinstance(manifest.flavor_config, dict):
         raise ModelIntegrityError(f"{MANIFEST_NAME}: flavor_config must be an object", file=MANIFEST_NAME)
-    predictor = flavor.load(ModelFiles(folder, manifest), manifest.flavor_config, allowed)
+    files = ModelFiles(folder, manifest, None if cache is None else Path(cache))
+    predictor = flavor.load(files, manifest.flavor_config, allowed)
     return Model(folder, manifest, predictor)
 
 

@@ -36,6 +36,12 @@ class Model:
         return self._predictor.raw
 
     @property
+    def compiled(self) -> Any:
+        """A framework-free form of the model the flavor offers for fast prediction, or None (the
+        sklearn flavor: the node arrays of a forest's trees, ``sklearn_trees.TreeArrays``)."""
+        return getattr(self._predictor, "compiled", None)
+
+    @property
     def run_id(self) -> str | None:
         return self.manifest.run_id
 

@@ -10,19 +10,35 @@ Options: ``serialization`` (``"skops"``, or explicitly ``"pickle"``/``"joblib"``
 which load only with that name in ``trust=``) and ``method`` (``"predict"``, ``"predict_proba"``,
 ``"decision_function"``, ``"transform"``, ...).
 
-Before skops builds any ``sklearn.tree._tree.Tree``, the trees' node arrays in the file are checked
-(:mod:`mlark.models.flavors.skops_trees`): scikit-learn follows them without bounds checks.
+Random forests, extra-trees and decision trees saved with skops also get ``model.trees.npz``, the
+node arrays of their trees (:mod:`mlark.models.flavors.sklearn_trees`). A model that has it loads
+without reading the skops file: ``Model.compiled`` holds the arrays (what ``mlark predict`` and
+``mlark serve`` predict with), and the estimator itself (``model.raw``, ``model.predict``) is read
+from the skops file the first time it is asked for. A model saved before has its arrays computed
+when it loads and kept in the ``cache`` folder ``load_model`` is given, keyed by the skops file's
+digest. Before skops builds any ``sklearn.tree._tree.Tree``, the trees' node arrays in the file
+are checked (:mod:`mlark.models.flavors.skops_trees`).
+
+skops is imported with PyTorch hidden from that import: ``import skops.io`` lists every
+scikit-learn estimator by importing every scikit-learn module, and one of them (its array-API
+adapter for torch) imports torch when it is installed, about a second and a half for nothing.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import os
+import sys
+import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mlark.errors import InvalidInput
 from mlark.models.errors import ModelIntegrityError, ModelWarning, UntrustedModel
 from mlark.models.files import ModelFiles
+from mlark.models.flavors import sklearn_trees
 from mlark.models.flavors.base import Saved, check_config_keys, config_value, loaded, require, take_options
 from mlark.models.safety import PICKLE_FORMATS, Trust, check_pickle_format, dump_pickled, load_pickled
 
@@ -31,7 +47,10 @@ FRAMEWORK = "scikit-learn"
 REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy")
 EXTRA = "sklearn"
 METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples")
+TREES_FILE = sklearn_trees.TREES_FILE
 TREE_TYPE = "sklearn.tree._tree.Tree"
+#: Sub-folder of the ``cache`` given to ``load_model`` for the tree arrays of models saved without them.
+CACHE_FOLDER = "sklearn-trees"
 
 SAFE_TYPES = frozenset(
     {
@@ -85,7 +104,7 @@ def save(model: Any, folder: Path, options: dict[str, Any]) -> Saved:
     if not callable(getattr(model, method, None)):
         raise InvalidInput(f"{type(model).__name__} has no method {method!r}", field="method", value=method)
     if fmt == "skops":
-        sio = require("skops.io", extra=EXTRA, package="skops")
+        sio = skops_io()
         file = "model.skops"
         data = _dump_skops(sio, model)
         untrusted = sorted(set(sio.get_untrusted_types(data=data)) - SAFE_TYPES)
@@ -101,6 +120,10 @@ def save(model: Any, folder: Path, options: dict[str, Any]) -> Saved:
         file = "model.joblib" if fmt == "joblib" else "model.pkl"
         data = dump_pickled(model, fmt)
     (folder / file).write_bytes(data)
+    if fmt == "skops":
+        arrays = sklearn_trees.build(model, method)
+        if arrays is not None:
+            (folder / TREES_FILE).write_bytes(sklearn_trees.encode(arrays))
     return Saved(config={"file": file, "method": method, "serialization": fmt}, predictor=_Predictor(model, method))
 
 
@@ -118,15 +141,79 @@ def load(files: ModelFiles, config: dict[str, Any], trust: Trust) -> _Predictor:
 
         require_pickle_trust(fmt, trust, file=file)  # before a byte of the file is read
         model = load_pickled(files.read_bytes(file), fmt, trust, file=file)
-    elif fmt == "skops":
-        model = _load_skops(files.read_bytes(file), trust, file)
-    else:
+        return _Predictor(_checked(model, method, file), method)
+    if fmt != "skops":
         raise ModelIntegrityError(f"mlark-model.json: unknown serialization {fmt!r} for flavor sklearn", file=file)
+    arrays = _stored_trees(files, file, method)
+    if arrays is not None:  # the estimator is read from the skops file when someone asks for it
+        return _Predictor(None, method, compiled=arrays,
+                          loader=lambda: _checked(_load_skops(files.read_bytes(file), trust, file), method, file))
+    model = _checked(_load_skops(files.read_bytes(file), trust, file), method, file)
+    return _Predictor(model, method, compiled=_cache_trees(files, file, model, method))
+
+
+def _checked(model: Any, method: str, file: str) -> Any:
     if not callable(getattr(model, method, None)):
         raise ModelIntegrityError(
             f"{file!r} loaded as a {type(model).__name__}, which has no method {method!r}", file=file
         )
-    return _Predictor(model, method)
+    return model
+
+
+# --------------------------------------------------------------------------- tree arrays
+
+
+def _stored_trees(files: ModelFiles, file: str, method: str) -> sklearn_trees.TreeArrays | None:
+    """The model's tree arrays: its own ``model.trees.npz``, or those cached for its skops file."""
+    if files.manifest.file(TREES_FILE) is not None:
+        arrays = sklearn_trees.decode(files.read_bytes(TREES_FILE))
+        return arrays if method in arrays.methods else None
+    path = _cache_path(files, file)
+    if path is None:
+        return None
+    from mlark.core.digest import digest_bytes
+
+    for candidate in sorted(path.parent.glob(f"{path.name}-*.npz")):
+        try:
+            data = candidate.read_bytes()
+            if candidate.name != f"{path.name}-{digest_bytes(data)}.npz":
+                continue  # damaged: ignored (and replaced when it is computed again)
+            arrays = sklearn_trees.decode(data, file=str(candidate))
+        except (OSError, ModelIntegrityError):
+            continue
+        return arrays if method in arrays.methods else None
+    return None
+
+
+def _cache_trees(files: ModelFiles, file: str, model: Any, method: str) -> sklearn_trees.TreeArrays | None:
+    """Tree arrays computed from the loaded estimator, kept in the cache when there is one."""
+    path = _cache_path(files, file)
+    if path is None:
+        return None
+    arrays = sklearn_trees.build(model, method)
+    if arrays is None:
+        return None
+    from mlark.core.digest import digest_bytes
+
+    data = sklearn_trees.encode(arrays)
+    target = path.parent / f"{path.name}-{digest_bytes(data)}.npz"
+    tmp = path.parent / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except OSError:  # a cache that cannot be written only costs time next load
+        tmp.unlink(missing_ok=True)
+    return arrays
+
+
+def _cache_path(files: ModelFiles, file: str) -> Path | None:
+    """``<cache>/sklearn-trees/<digest of the skops file>`` (a prefix), or None without a cache."""
+    cache = getattr(files, "cache", None)
+    record = files.manifest.file(file)
+    if cache is None or record is None:
+        return None
+    return Path(cache) / CACHE_FOLDER / record.digest
 
 
 def _dump_skops(sio: Any, model: Any) -> bytes:
@@ -148,7 +235,7 @@ def _dump_skops(sio: Any, model: Any) -> bytes:
 
 
 def _load_skops(data: bytes, trust: Trust, file: str) -> Any:
-    sio = require("skops.io", extra=EXTRA, package="skops")
+    sio = skops_io()
     try:
         found = set(sio.get_untrusted_types(data=data))
     except Exception as exc:  # a file skops cannot even list is corrupt
@@ -171,15 +258,63 @@ def _load_skops(data: bytes, trust: Trust, file: str) -> Any:
         raise ModelIntegrityError(f"model file {file!r} does not load with skops: {exc}", file=file) from exc
 
 
+def skops_io() -> Any:
+    """``skops.io``, imported without importing PyTorch (see the module's docstring)."""
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    with _torch_hidden():
+        return require("skops.io", extra=EXTRA, package="skops")
+
+
+class _HideTorch(importlib.abc.MetaPathFinder):
+    """Makes ``import torch`` fail in one thread: scikit-learn's listing of its modules skips what fails."""
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if (name == "torch" or name.startswith("torch.")) and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden while skops lists scikit-learn)", name=name)
+        return None
+
+
+@contextmanager
+def _torch_hidden() -> Iterator[None]:
+    if "torch" in sys.modules:  # already paid for: nothing to save
+        yield
+        return
+    finder = _HideTorch(threading.get_ident())
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
 class _Predictor:
-    def __init__(self, model: Any, method: str) -> None:
-        self.raw = model
+    """The estimator's ``method``. With tree arrays (``compiled``), the estimator can be read lazily."""
+
+    def __init__(self, model: Any, method: str, *, compiled: sklearn_trees.TreeArrays | None = None,
+                 loader: Any = None) -> None:
+        self._raw = model
+        self._loader = loader
+        self._lock = threading.Lock()
         self.method = method
+        self.compiled = compiled
+
+    @property
+    def raw(self) -> Any:
+        if self._raw is None:
+            with self._lock:
+                if self._raw is None:
+                    self._raw = self._loader()
+        return self._raw
 
     def predict(self, data: Any) -> Any:
         if isinstance(data, dict):
             raise InvalidInput("a scikit-learn model takes a table or an array, not named tensors", field="data")
-        fitted_on_array = hasattr(self.raw, "n_features_in_") and not hasattr(self.raw, "feature_names_in_")
+        model = self.raw
+        fitted_on_array = hasattr(model, "n_features_in_") and not hasattr(model, "feature_names_in_")
         if hasattr(data, "columns") and fitted_on_array:
             data = data.to_numpy()  # column names would only draw scikit-learn's warning
-        return getattr(self.raw, self.method)(data)
+        return getattr(model, self.method)(data)
