@@ -222,9 +222,8 @@ def _listing(names: list[str], limit: int = 20) -> str:
 def _predict_batch(predictor: Predictor, batch: Any, first_row: int, model_columns: list[str] | None,
                    prediction_column: str, passthrough: list[str]) -> list[tuple[str, Any]]:
     selected = batch.select(model_columns) if model_columns is not None else batch
-    frame = selected.to_pandas()
     try:
-        out = predictor.predict(frame)
+        out = predictor.predict_arrow(selected)
     except InvalidInput as exc:
         row = exc.fields.get("row")
         if isinstance(row, int) and f", row {row}:" in exc.message:  # count rows from the start of the file
@@ -267,6 +266,11 @@ def output_columns(out: Any, name: str) -> list[tuple[str, Any]]:
 def _array(values: np.ndarray) -> Any:
     import pyarrow as pa
 
+    from mlark.pipelines.arrow_columns import from_numpy
+
+    direct = from_numpy(values)  # numeric columns without pyarrow's look for pandas types
+    if direct is not None:
+        return direct
     if values.ndim <= 1:
         return pa.array(values if values.dtype.kind != "O" else values.tolist())
     width = int(np.prod(values.shape[1:]))

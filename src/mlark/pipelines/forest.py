@@ -100,7 +100,7 @@ def accelerate(estimator: Any, method: str, *, threads: int = 1) -> Fast | None:
         x = estimator._validate_X_predict(data)
         if not isinstance(x, np.ndarray):  # sparse input: leave it to scikit-learn
             return getattr(estimator, method)(data)
-        return finish(_blocks(block, x, threads))
+        return finish(in_blocks(block, x, threads))
 
     try:
         probe = _probe(estimator, trees)
@@ -142,7 +142,9 @@ def _handles_nan(trees: list[Any]) -> bool:
     return missing is not None and bool(np.any(missing))
 
 
-def _blocks(block: Callable[[np.ndarray], np.ndarray], x: np.ndarray, threads: int) -> np.ndarray:
+def in_blocks(block: Callable[[np.ndarray], np.ndarray], x: np.ndarray, threads: int) -> np.ndarray:
+    """``block`` applied to consecutive blocks of :data:`BLOCK_ROWS` rows (on up to ``threads`` threads
+    for large inputs), the results concatenated in order."""
     n = x.shape[0]
     if n <= BLOCK_ROWS:
         return block(x)

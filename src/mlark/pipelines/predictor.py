@@ -2,9 +2,13 @@
 
 :class:`Predictor` wraps a :class:`mlark.models.Model`. ``predict(data)`` returns what
 ``model.predict(data)`` returns (the same values: the input is checked against the signature by
-the model, then the flavor predicts), except that a scikit-learn forest predicts through
-:mod:`mlark.pipelines.forest`, which computes the same numbers faster. The server and the batch
-pipeline both predict through it, so they predict alike.
+the model, then the flavor predicts), except that a scikit-learn forest predicts through a fast
+path that computes the same numbers: its tree arrays on ONNX Runtime (:mod:`mlark.pipelines.trees`,
+which needs neither scikit-learn nor the estimator's skops file) when the model carries them, else
+:mod:`mlark.pipelines.forest` on the estimator. The server and the batch pipeline both predict
+through it, so they predict alike. :meth:`Predictor.predict_arrow` takes an Arrow record batch and,
+when its columns have exactly the signature's numeric types, hands them to the tree arrays as numpy
+columns without going through pandas.
 
 Outputs are normalised (:func:`normalize_output`) to one of three shapes that can be counted and
 cut by rows: a numpy array (first axis = rows), a pandas DataFrame, or a dict of arrays.
@@ -85,9 +89,44 @@ class Predictor:
                 prepared = self.model.prepare(data)
                 try:
                     out = self._fast(prepared)
+                    if out is None:  # input the fast path leaves to the estimator (its own errors)
+                        out = self.model.predict(data)
+                except MlarkError:
+                    raise
                 except Exception as exc:  # noqa: BLE001
                     raise _failed(exc) from exc
         return normalize_output(out)
+
+    def predict_arrow(self, batch: Any) -> Any:
+        """:meth:`predict` for a pyarrow RecordBatch or Table of the signature's columns."""
+        columns = self._numpy_columns(batch)
+        if columns is not None:
+            try:
+                out = self._fast.predict_columns(columns)
+            except Exception as exc:  # noqa: BLE001
+                raise _failed(exc) from exc
+            if out is not None:
+                return normalize_output(out)
+        return self.predict(batch.to_pandas())
+
+    def _numpy_columns(self, batch: Any) -> list[np.ndarray] | None:
+        """The batch's columns as numpy arrays when they are exactly what the signature check would make
+        of them (same names in order, same numeric types, nulls only in float columns), else None."""
+        if not hasattr(self._fast, "predict_columns"):
+            return None
+        names = self.input_columns
+        assert self.signature is not None
+        if names is None or list(batch.schema.names) != names:
+            return None
+        from mlark.pipelines.arrow_columns import dtype_name, to_numpy
+
+        out = []
+        for spec, field, column in zip(self.signature.inputs.specs, batch.schema, batch.columns):
+            values = to_numpy(column) if dtype_name(field.type) == spec.dtype else None
+            if values is None:
+                return None
+            out.append(values)
+        return out
 
     def smoke_test(self) -> int:
         """Predict on the model's input example; the number of rows predicted (0: no example).
@@ -122,6 +161,13 @@ def _fast_path(model: Any, threads: int) -> Any:
         return None
     config = model.manifest.flavor_config
     method = config.get("method", "predict") if isinstance(config, dict) else "predict"
+    arrays = getattr(model, "compiled", None)
+    if arrays is not None:
+        from mlark.pipelines.trees import compile_trees, fits_signature
+
+        compiled = compile_trees(arrays, method, threads=threads) if fits_signature(arrays, model.signature) else None
+        if compiled is not None:
+            return compiled
     from mlark.pipelines.forest import accelerate
 
     return accelerate(model.raw, method, threads=threads)
