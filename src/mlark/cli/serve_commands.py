@@ -345,9 +345,10 @@ def predict(ctx: Ctx, ref: str, input_: str, output: str, passthrough: tuple[str
         if model_is_folder:
             model, model_version = load_model(ref, trust=list(trust) or None), None
         else:
-            res = repo_source(repo).resolve(ref)
-            folder = repo_source(repo).fetch(res)
-            model, model_version = load_model(folder, trust=list(trust) or None), res
+            source = repo_source(repo)
+            res = source.resolve(ref)
+            folder = source.fetch(res)
+            model, model_version = load_model(folder, trust=list(trust) or None, cache=source.cache), res
         outcome["load_seconds"] = round(time.perf_counter() - started, 4)
         path, _ = input_path(repo, input_, None)
         report = options.run(model, path, output)

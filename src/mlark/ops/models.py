@@ -152,5 +152,7 @@ def load_model(repo: "Repo | None", ref_or_path: Any, *, trust: str | Iterable[s
         return load_folder(target, trust=trust)
     if repo is None:
         raise InvalidInput(f"loading {ref_or_path!r} needs a repository (repo=)", field="repo")
+    from mlark.ops.run_inputs import model_cache
+
     _version, folder = model_path(repo, target)
-    return load_folder(folder, trust=trust)
+    return load_folder(folder, trust=trust, cache=model_cache(repo))

@@ -18,10 +18,10 @@ from mlark.errors import InvalidInput
 def repo_source(repo: Any) -> Any:
     """The serving package's source for ``repo``: references resolved by the catalog and the registry,
     versions materialised (verified) in the repository's cache."""
-    from mlark.ops.run_inputs import materialise
+    from mlark.ops.run_inputs import materialise, model_cache
     from mlark.serving.source import RepoSource
 
-    return RepoSource(repo.db, lambda version: materialise(repo, version))
+    return RepoSource(repo.db, lambda version: materialise(repo, version), cache=model_cache(repo))
 
 
 def input_path(repo: Any, text: str, run: Any | None) -> tuple[Path, Any]:
@@ -108,7 +108,7 @@ def predict_recorded(repo: Any, ref: str, input_: str | Path, output: str | Path
         params["registered_version"] = res.registered
     with start_run(repo, project, None, params, {"kind": "batch-predict"}, capture_options=capture_options) as run:
         run.use(res.handle)  # the lineage edge: this run used that model version
-        model = load_model(source.fetch(res), trust=list(options.trust) or None)
+        model = load_model(source.fetch(res), trust=list(options.trust) or None, cache=source.cache)
         if input_version is not None:
             run.use(input_version)
             path = in_path

@@ -23,6 +23,11 @@ def cache_root(repo: "Repo") -> Path:
     return repo.meta_dir.joinpath(*CACHE_DIR)
 
 
+def model_cache(repo: "Repo") -> Path:
+    """Where ``load_model`` keeps what flavors derive from a model's files (``.mlark/cache/models/``)."""
+    return repo.meta_dir / "cache" / "models"
+
+
 @contextmanager
 def _flock(path: Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -105,8 +105,10 @@ class Follower:
                 pass
             if res.digest != model.loading_digest:
                 return  # it moved again meanwhile: the next poll loads the newest
+            cache = self.source.cache_for(res) if hasattr(self.source, "cache_for") else None
             loaded = await loop.run_in_executor(self._load, lambda: load_version(
-                model.name, self.source.fetch, res, trust=self.options.trust, threads=self.options.threads))
+                model.name, self.source.fetch, res, trust=self.options.trust, threads=self.options.threads,
+                cache=cache))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure refuses this version

@@ -130,13 +130,14 @@ class ServedModel:
 
 
 def load_version(name: str, fetch: Callable[[Resolution], Path], resolution: Resolution, *,
-                 trust: tuple[str, ...] = (), threads: int = 1) -> Loaded:
-    """Fetch, load and smoke-test one version (on a background thread). Raises on any failure."""
+                 trust: tuple[str, ...] = (), threads: int = 1, cache: Path | None = None) -> Loaded:
+    """Fetch, load and smoke-test one version (on a background thread). Raises on any failure.
+    ``cache``: where ``load_model`` may keep derived data (the repository's model cache)."""
     from mlark.models import load_model
 
     started = time.perf_counter()
     folder = fetch(resolution)
-    model = load_model(folder, trust=list(trust) or None)
+    model = load_model(folder, trust=list(trust) or None, cache=cache)
     predictor = Predictor(model, threads=threads)
     rows = predictor.smoke_test()
     log.info("%s: loaded %s (%s) in %.2fs; %s", name, resolution.version, resolution.digest[:12],

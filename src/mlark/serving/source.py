@@ -149,11 +149,13 @@ def _follows(parsed: VersionRef | RegistryRef) -> bool:
 
 class RepoSource:
     """Models from a repository: ``db`` answers :func:`resolve_version`; ``materialise(version)`` returns
-    the verified local folder of a version (the repository's run cache)."""
+    the verified local folder of a version (the repository's run cache); ``cache`` is the folder
+    ``load_model`` may keep derived data in."""
 
-    def __init__(self, db: Any, materialise: Callable[[Any], Path]) -> None:
+    def __init__(self, db: Any, materialise: Callable[[Any], Path], *, cache: Path | None = None) -> None:
         self._db = db
         self._materialise = materialise
+        self.cache = cache
 
     def normalise(self, ref: str) -> str:
         return str(parse_model_ref(ref))
@@ -174,6 +176,8 @@ class RepoSource:
 
 class FolderSource:
     """A model folder on disk (``mlark serve ./out/churn-rf``): fixed, never followed."""
+
+    cache = None  # a plain folder has no repository cache
 
     def normalise(self, ref: str) -> str:
         return str(Path(ref).expanduser().absolute())
@@ -241,3 +245,7 @@ class Sources:
 
     def fetch(self, resolution: Resolution) -> Path:
         return self._pick(resolution.ref).fetch(resolution)
+
+    def cache_for(self, resolution: Resolution) -> Path | None:
+        """The folder ``load_model`` may keep derived data in for this model (None: none)."""
+        return getattr(self._pick(resolution.ref), "cache", None)
