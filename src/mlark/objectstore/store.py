@@ -38,11 +38,7 @@ class ObjectStore:
     # -- reading -------------------------------------------------------------------------------
 
     def locate(self, digests: Iterable[str]) -> dict[str, ChunkLocation]:
-        wanted = list(dict.fromkeys(digests))
-        found: dict[str, ChunkLocation] = {}
-        for i in range(0, len(wanted), 500):
-            found.update(self.index.lookup(wanted[i : i + 500]))
-        return found
+        return self.index.lookup(digests)  # one read transaction; the index slices long lists
 
     def read_located(self, loc: ChunkLocation) -> bytes:
         try:
