@@ -14,7 +14,8 @@ from mlark.core.names import validate_relpath
 from mlark.core.tree import ChunkRef, Entry
 from mlark.core.types import Version
 from mlark.errors import InvalidInput, NotFound, StorageError
-from mlark.objectstore.files import iter_file, iter_file_blocks, write_all
+from mlark.objectstore.files import iter_file
+from mlark.objectstore.restore import Restorer
 from mlark.ops.progress import Progress
 from mlark.ops.scan import PlannedFile
 
@@ -90,7 +91,14 @@ def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetRe
     known: list[tuple[PlannedFile, str, tuple[ChunkRef, ...]]] = []
     files = list(tree.files())
     progress.start(f"getting {version.ref}", sum(e.size for e in files), len(files))
+
+    def advance(n: int) -> None:
+        progress.advance(n, 0)
+
+    restorer = Restorer(repo.store)
     try:
+        if len(files) > 1:  # many files: locate all their chunks in a few queries (one file: as it goes)
+            restorer.preload(tree.chunk_digests())
         for entry in tree.entries:
             target = dest.joinpath(*entry.path.split("/"))
             _check_inside(dest, target)  # before creating anything: never mkdir through a link out of dest
@@ -121,8 +129,7 @@ def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetRe
             tmp = target.with_name(f".{target.name}.mlark-{os.getpid()}.tmp")
             try:
                 with open(tmp, "wb", buffering=0) as fh:
-                    for block in iter_file_blocks(repo.store, entry.chunks, entry.path):
-                        progress.advance(write_all(fh.fileno(), block), 0)
+                    restorer.write_file(entry.chunks, fh.fileno(), entry.path, advance)
                 os.chmod(tmp, entry.mode)
                 if target.is_dir() and not target.is_symlink():
                     raise InvalidInput(f"{target} is a folder where {version.ref} has a file", path=str(target))
@@ -136,6 +143,7 @@ def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetRe
             nbytes += entry.size
             known.append((_planned(str(target), os.stat(target)), entry.digest, entry.chunks))
     finally:
+        restorer.close()
         progress.finish()
     try:
         repo.stat_cache.put_many(known)

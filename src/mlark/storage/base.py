@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import re
 from abc import ABC, abstractmethod
 from typing import Iterator
@@ -56,6 +57,14 @@ class Backend(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove key; absent keys are not an error."""
+
+    def map(self, key: str) -> mmap.mmap | None:
+        """A read-only memory map of the whole file, or None when this backend has no local file to map.
+
+        Readers use it to hash and copy ranges without reading them into fresh buffers. The file must
+        not shrink while it is mapped (packs never change once stored); ``close()`` the map when done.
+        """
+        return None
 
     def sync(self, key: str) -> None:
         """Make a file stored with ``put_file`` durable (backends that write durably need do nothing)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from collections import OrderedDict
@@ -110,6 +111,15 @@ class LocalBackend(Backend):
                 f"{key} is truncated: wanted {length} bytes at offset {offset}, got {len(data)}", key=key
             )
         return data
+
+    def map(self, key: str) -> mmap.mmap | None:
+        fd = self._fd(key)
+        try:
+            if os.fstat(fd).st_size == 0:
+                return None  # nothing to map; get_range reports what is wrong
+            return mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        except (OSError, ValueError):
+            return None  # a file system that cannot map: readers fall back to get_range
 
     def size(self, key: str) -> int:
         try:
