@@ -72,21 +72,6 @@ BATCH_TARGET = 3.0
 READY_TIMEOUT = 300.0
 MLFLOW_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
 SKOPS_TRUSTED = ["sklearn.tree._tree.Tree"]
-#: mlark's venv carries PyTorch for its test suite; MLflow's venv has none. scikit-learn imports torch when it
-#: is installed (skops lists every estimator, and array-api-compat then loads its torch namespace: about a
-#: second), so mlark's commands run with torch hidden, exactly as in an install of ``mlark[sklearn]``.
-RUN_MLARK_WITHOUT_TORCH = """\
-import importlib.abc, sys
-class _NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-sys.meta_path.insert(0, _NoTorch())
-sys.argv[0] = "mlark"
-from mlark.cli.main import main
-main()
-"""
 _MLFLOW_BIN = str(DEFAULT_MLFLOW_PY.parent)  # set from --mlflow-python in main()
 
 
@@ -410,10 +395,15 @@ def machine() -> dict[str, Any]:
 
 
 def mlark_cmd(args: argparse.Namespace) -> list[str]:
-    """How the mlark command is started: ``python -c ...`` with torch hidden (see RUN_MLARK_WITHOUT_TORCH)."""
-    if args.with_torch:
-        return [str(Path(args.mlark_python).with_name("mlark"))]
-    return [str(args.mlark_python), "-c", RUN_MLARK_WITHOUT_TORCH]
+    """The ``mlark`` console script of mlark's venv, as a user runs it (PyTorch installed there or not)."""
+    return [str(Path(args.mlark_python).with_name("mlark"))]
+
+
+def torch_installed(python: Path) -> bool:
+    """Whether PyTorch is installed in that interpreter's environment (mlark's test venv has it)."""
+    code = "import importlib.util; print(importlib.util.find_spec('torch') is not None)"
+    probe = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    return probe.stdout.strip() == "True"
 
 
 def scenario_serve(args: argparse.Namespace, work: Path, model_uri: str, doc: dict[str, Any]) -> bool:
@@ -520,7 +510,7 @@ def render(doc: dict[str, Any]) -> str:
                  f"after {tuple(round(x, 2) for x in doc.get('load_after', ()))}")
     lines.append(f"MLflow {doc.get('mlflow_version')} (mlflow models serve, 1 worker) vs mlark "
                  f"(mlark serve, 1 worker); scikit-learn {doc.get('sklearn')}; RandomForest({TREES}); "
-                 f"mlark {'with' if doc['args'].get('with_torch') else 'without'} PyTorch importable (MLflow: without)")
+                 f"PyTorch installed for mlark: {'yes' if doc.get('mlark_torch_installed') else 'no'} (MLflow: no)")
     if "serve" in doc:
         lines.append("")
         lines.append("serve: single-row POST /invocations, closed loop, "
@@ -547,11 +537,12 @@ def render(doc: dict[str, Any]) -> str:
         table = [["tool", "process start to exit s", "inside the process s", "breakdown"],
                  ["MLflow pyfunc", f"{bt['mlflow_wall_s']:.2f}", f"{mi['inside_s']:.2f}",
                   f"imports {mi['imports_s']:.2f}, load {mi['load_s']:.2f}, read {mi['read_s']:.2f}, "
-                  f"predict {mi['predict_s']:.2f}, write {mi['write_s']:.2f}"],
+                  f"predict {mi['predict_s']:.2f}, write {mi['write_s']:.2f}; outside "
+                  f"{bt['mlflow_wall_s'] - mi['inside_s'] - mi['imports_s']:.2f}"],
                  ["mlark predict", f"{bt['mlark_wall_s']:.2f}", f"{bt['mlark_inside_s']:.2f}",
                   f"resolve+load {bt['mlark_load_s']:.2f} (imports included), read+predict+write "
                   f"{bt['mlark_predict_s']:.2f} ({bt['mlark_workers']} threads, accelerated forest: "
-                  f"{bt['mlark_accelerated']})"]]
+                  f"{bt['mlark_accelerated']}); outside {bt['mlark_wall_s'] - bt['mlark_inside_s']:.2f}"]]
         lines.extend(_table(table))
         lines.append(f"ratio (process start to exit) {bt['ratio']:.2f}x  [inside the process: {bt['inside_ratio']:.2f}x]"
                      f"  target >= {BATCH_TARGET:g}x: {'PASS' if bt['pass'] else 'FAIL'}")
@@ -585,8 +576,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="serve,batch", help="a subset of serve,batch")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--keep", action="store_true", help="keep bench/.work/serving afterwards")
-    p.add_argument("--with-torch", action="store_true",
-                   help="let mlark's commands import PyTorch (installed in its venv for the tests; MLflow's has none)")
     p.add_argument("--mlark-python", default=str(DEFAULT_MLARK_PY))
     p.add_argument("--mlflow-python", default=str(DEFAULT_MLFLOW_PY))
     p.add_argument("--work", default=str(WORK_ROOT))
@@ -614,9 +603,10 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     doc: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(), "machine": machine(),
                            "args": {"duration": args.duration, "warmup": args.warmup, "clients": args.clients,
-                                    "rows": args.rows, "only": sorted(only), "with_torch": args.with_torch}}
+                                    "rows": args.rows, "only": sorted(only)}}
     try:
         doc["sklearn"] = ensure_mlflow_sklearn(mlflow_py)
+        doc["mlark_torch_installed"] = torch_installed(mlark_py)
         log(f"preparing: RandomForest({TREES}) on {TRAIN_ROWS:,} rows, {args.rows:,} rows to score")
         doc["mlark_model"], _ = run_worker(mlark_py, "prepare", work, "mlark", rows=args.rows)
         logged, _ = run_worker(mlflow_py, "mlflow-log", work, "mlflow")
