@@ -41,10 +41,9 @@ forbidden_modules =
     mlark.serving
 
 [importlinter:contract:nothing-lower-imports-them]
-name = only adapters import serving and pipelines
+name = only ops (batch prediction recorded through a run) and the adapters import serving and pipelines
 type = forbidden
 source_modules =
-    mlark.ops
     mlark.models
     mlark.registry
     mlark.tracking
