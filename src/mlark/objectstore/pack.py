@@ -21,14 +21,18 @@ _TRAILER = struct.Struct("<I32s8s")
 ENTRY_SIZE = _ENTRY.size  # 49
 TRAILER_SIZE = _TRAILER.size  # 44
 COMPRESS_MIN_SAVING = 0.03
+WRITE_BUFFER = 1 << 20
+SMALL_BLOB = 16 << 10
+REREAD_BUFFER = 4 << 20
 
 
 def _load_sync_file_range() -> Callable[[int], None] | None:
     try:
         import ctypes
-        import ctypes.util
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # The symbols of the running process, libc's among them. (ctypes.util.find_library runs
+        # `ldconfig -p` in a child process: 30 ms on every add.)
+        libc = ctypes.CDLL(None, use_errno=True)
         func = libc.sync_file_range
     except (OSError, AttributeError):
         return None
@@ -41,13 +45,16 @@ def _load_sync_file_range() -> Callable[[int], None] | None:
     return start
 
 
-_SYNC_FILE_RANGE = _load_sync_file_range()
+_SYNC_FILE_RANGE: list[Callable[[int], None] | None] = []  # loaded on first use
 
 
 def start_writeback(fd: int) -> None:
     """Ask the kernel to start writing a file's dirty pages now, without waiting (Linux)."""
-    if _SYNC_FILE_RANGE is not None:
-        _SYNC_FILE_RANGE(fd)
+    if not _SYNC_FILE_RANGE:
+        _SYNC_FILE_RANGE.append(_load_sync_file_range())
+    start = _SYNC_FILE_RANGE[0]
+    if start is not None:
+        start(fd)
 
 
 def pack_key(digest: str) -> str:
@@ -74,13 +81,33 @@ class PackWriter:
         self._zstd = zstandard.ZstdCompressor(level=level)
         self._entries: list[_Pending] = []
         self._offset = 0
+        self._buffered: list[bytes | memoryview] = []  # blobs not yet handed to the file and the hash
+        self._buffered_bytes = 0
         self._write(HEADER)
         self.raw_bytes = 0
 
     def _write(self, data: bytes | memoryview) -> None:
+        # Small blobs are gathered and written (and hashed) together: one call per blob costs more than
+        # the blob itself when a folder of small files is added. Large ones go as they are (no copy).
+        self._offset += len(data)
+        if len(data) >= SMALL_BLOB:
+            self._flush()
+            self._fh.write(data)
+            self._hash.update(data)
+            return
+        self._buffered.append(data)
+        self._buffered_bytes += len(data)
+        if self._buffered_bytes >= WRITE_BUFFER:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffered:
+            return
+        data = self._buffered[0] if len(self._buffered) == 1 else b"".join(self._buffered)
         self._fh.write(data)
         self._hash.update(data)
-        self._offset += len(data)
+        self._buffered = []
+        self._buffered_bytes = 0
 
     @property
     def size(self) -> int:
@@ -89,9 +116,19 @@ class PackWriter:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, digest: str, raw: bytes | memoryview) -> int:
-        """Append one chunk; returns the number of bytes stored for it."""
-        compressed = self._zstd.compress(raw)
+    def compress_many(self, raws: list[bytes]) -> list[bytes | memoryview]:
+        """zstd frames of these chunks, for add(): one call for all of them where the zstd binding has
+        it (per call, compressing a small chunk costs several times more than the chunk itself)."""
+        multi = getattr(self._zstd, "multi_compress_to_buffer", None)
+        if multi is None or len(raws) < 2:
+            return [self._zstd.compress(raw) for raw in raws]
+        frames = multi(raws, threads=0)
+        return [memoryview(frames[i]) for i in range(len(frames))]
+
+    def add(self, digest: str, raw: bytes | memoryview, compressed: bytes | memoryview | None = None) -> int:
+        """Append one chunk (compressed: its zstd frame, if already made); returns the bytes stored."""
+        if compressed is None:
+            compressed = self._zstd.compress(raw)
         if len(compressed) <= len(raw) * (1 - COMPRESS_MIN_SAVING):
             flags, stored = FLAG_ZSTD, compressed
         else:
@@ -113,6 +150,7 @@ class PackWriter:
         )
         self._write(footer)
         self._write(_TRAILER.pack(len(self._entries), blake3.blake3(footer).digest(), END_MAGIC))
+        self._flush()
         self._fh.flush()
         if sync:
             os.fsync(self._fh.fileno())
@@ -121,9 +159,11 @@ class PackWriter:
         self._fh.close()
         digest = self._hash.hexdigest()
         reread = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        buf = bytearray(REREAD_BUFFER)  # one buffer, reused: a fresh one per read costs page faults
+        view = memoryview(buf)
         with open(self.path, "rb", buffering=0) as fh:
-            while block := fh.read(4 << 20):
-                reread.update(block)
+            while n := fh.readinto(buf):
+                reread.update(view[:n])
         if reread.hexdigest() != digest:
             raise IntegrityError(
                 f"pack {self.path} reads back differently from what was written: suspect the disk or file system",

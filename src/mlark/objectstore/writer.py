@@ -87,10 +87,13 @@ class ChunkWriter:
             while (batch := self._queue.get()) is not None:
                 if self._stop.is_set():
                     continue
-                for digest, data in batch:
+                if pack is None:
+                    pack = PackWriter(self.store.tmp_dir, self.store.level)
+                frames = pack.compress_many([data for _, data in batch])
+                for (digest, data), frame in zip(batch, frames):
                     if pack is None:
                         pack = PackWriter(self.store.tmp_dir, self.store.level)
-                    self.stats.bytes_stored += pack.add(digest, data)
+                    self.stats.bytes_stored += pack.add(digest, data, frame)
                     if pack.size >= PACK_TARGET:
                         self._seal(pack)
                         pack = None
