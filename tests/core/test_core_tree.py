@@ -78,6 +78,30 @@ def test_encoding_format_matches_the_spec() -> None:
     assert tree.digest == digest_bytes(raw)
 
 
+def _reference_encoding(tree: Tree) -> bytes:
+    """The definition in docs/format.md section 5, spelled with json.dumps."""
+    doc = {"entries": [e.to_json() for e in tree.entries], "format": 1}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def test_encoding_is_exactly_the_json_definition() -> None:
+    # Tree.encode writes the JSON out directly (speed); it must equal json.dumps byte for byte,
+    # escapes included.
+    awkward = ['quote"d', "tab\there", "new\nline", "bell\x07", "del\x7f", "sep\u2028", "emoji-\U0001f600",
+               "ünï/cödé", "sp ace", "x" * 300]
+    entries = _sample_entries()
+    for i, name in enumerate(awkward):
+        entries.append(_file(f"w/{name}", bytes([i]) * (i + 1), 0o600 + i))
+        entries.append(Entry(f"l/{name}", "symlink", target=f"../w/{name}"))
+        entries.append(Entry(f"d/{name}", "dir", 0o700))
+    big = b"".join(bytes([i]) * 70_000 for i in range(3))
+    entries.append(Entry("multi", "file", 0o644, len(big), digest_bytes(big),
+                         tuple(ChunkRef(digest_bytes(big[i : i + 70_000]), 70_000) for i in range(0, len(big), 70_000))))
+    for tree in (Tree(tuple(entries)), Tree(()), Tree((Entry("only", "dir", 0o755),))):
+        assert tree.encode() == _reference_encoding(tree)
+        assert Tree.decode(tree.encode()) == tree
+
+
 def test_digest_is_stable_across_runs() -> None:
     tree = Tree((_file("a.txt", b"hello"), Entry("d", "dir", 0o755)))
     expected_bytes = (

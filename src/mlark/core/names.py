@@ -52,11 +52,23 @@ def validate_alias(alias: object, *, allow_reserved: bool = False) -> str:
     return name
 
 
+#: An empty, '.' or '..' part anywhere (this also matches a leading '/' and a trailing one).
+_BAD_PART = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")
+
+
 def validate_relpath(path: object) -> str:
     """Return a normalised repository-relative path ('a/b.csv') or raise InvalidPath.
 
     Refused: empty, absolute, '..' or '.' components, NUL, backslash, over PATH_MAX bytes.
     """
+    # The common case in few steps (a folder of many files validates every path); any refusal is
+    # explained by the checks below, one rule at a time.
+    if type(path) is str and path and "\x00" not in path and "\\" not in path and not _BAD_PART.search(path):
+        try:
+            if len(path.encode("utf-8")) <= PATH_MAX:
+                return path
+        except UnicodeEncodeError:
+            pass
     if not isinstance(path, str):
         raise InvalidPath(f"path must be a string, got {type(path).__name__}", field="path")
     rule = "a relative path with '/' separators, no '..' or '.' parts, no NUL or backslash"
