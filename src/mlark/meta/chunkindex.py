@@ -151,7 +151,7 @@ class SqlChunkIndex:
         """:meth:`add_packs` inside a write transaction the caller already holds."""
         now = datetime.now(timezone.utc)
         pack_rows: list[dict[str, Any]] = []
-        chunk_rows: list[dict[str, Any]] = []
+        chunk_rows: list[tuple[str, str, int, int, int, int]] = []  # digest, pack, offset, stored_len, raw_len, flags
         seen: set[str] = set()
         for pack in packs:
             pack_rows.append(
@@ -166,14 +166,7 @@ class SqlChunkIndex:
                     continue
                 seen.add(entry.digest)
                 chunk_rows.append(
-                    {
-                        "digest": entry.digest,
-                        "pack": pack.digest,
-                        "offset": entry.offset,
-                        "stored_len": entry.stored_len,
-                        "raw_len": entry.raw_len,
-                        "flags": entry.flags,
-                    }
+                    (entry.digest, pack.digest, entry.offset, entry.stored_len, entry.raw_len, entry.flags)
                 )
         if not pack_rows:
             return
@@ -187,9 +180,8 @@ class SqlChunkIndex:
                 'INSERT INTO chunks (digest, pack, "offset", stored_len, raw_len, flags) '
                 f"VALUES ({', '.join([mark] * 6)}) ON CONFLICT (digest) DO NOTHING"
             )
-            columns = ("digest", "pack", "offset", "stored_len", "raw_len", "flags")
             for batch in _slices(chunk_rows, INSERT_BATCH):
-                conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in batch])
+                conn.exec_driver_sql(sql, list(batch))
 
     def remove_packs(self, pack_digests: Iterable[str]) -> None:
         """Forget these packs and every chunk located in them, in one write transaction."""

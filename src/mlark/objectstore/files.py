@@ -44,6 +44,35 @@ def ingest_path(
         return ingest_stream(store, writer, fh, size_hint, on_bytes)  # type: ignore[arg-type]
 
 
+EMPTY_DIGEST = blake3.blake3(b"").hexdigest()
+_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def ingest_small(
+    store: ObjectStore, writer: ChunkWriter, path: str, size: int
+) -> tuple[str, int, tuple[ChunkRef, ...]] | None:
+    """ingest_path for a file whose size (from a stat) is at most the small-file limit: one chunk.
+
+    Three system calls (open, one read of size+1 bytes, close) and no file object: folders of many small
+    files are dominated by per-file overhead. Returns None when the file is larger than that size says
+    (it grew): the caller ingests it as a stream.
+    """
+    if size > store.params.small_file:
+        return None
+    fd = os.open(path, _O_READ)
+    try:
+        data = os.read(fd, size + 1)
+    finally:
+        os.close(fd)
+    if len(data) > size:
+        return None
+    if not data:
+        return EMPTY_DIGEST, 0, ()
+    digest = blake3.blake3(data).hexdigest()
+    writer.put(digest, data)
+    return digest, len(data), (ChunkRef(digest, len(data)),)
+
+
 def iter_file_blocks(store: ObjectStore, chunks: tuple[ChunkRef, ...], path: str) -> Iterator[list[bytes]]:
     """Like iter_file, in blocks of chunks that were read together (for writev)."""
     position = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -15,14 +16,18 @@ from mlark.core.tree import ChunkRef, Entry, Tree
 from mlark.core.types import Version
 from mlark.errors import InvalidInput
 from mlark.meta import catalog
-from mlark.objectstore.files import ingest_path
+from mlark.objectstore.files import ingest_path, ingest_small
 from mlark.objectstore.store import WriteStats
 from mlark.ops.lock import repo_lock
+from mlark.ops.pause import cyclic_gc_paused
 from mlark.ops.progress import Progress
 from mlark.ops.scan import PlannedFile, scan
 
 if TYPE_CHECKING:
     from mlark.ops.repo import Repo
+
+
+PROGRESS_STEP = 1 << 20
 
 
 class VagueMessageWarning(UserWarning):
@@ -74,6 +79,14 @@ def _check_tags(tags: Sequence[str]) -> list[str]:
 def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, type: str | None,
         metadata: dict[str, Any] | None, tags: Sequence[str], aliases: Sequence[str],
         progress: Progress) -> AddOutcome:
+    with cyclic_gc_paused():  # many small objects, no cycles (see mlark.ops.pause)
+        return _add(repo, path, name=name, message=message, type=type, metadata=metadata, tags=tags,
+                    aliases=aliases, progress=progress)
+
+
+def _add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, type: str | None,
+         metadata: dict[str, Any] | None, tags: Sequence[str], aliases: Sequence[str],
+         progress: Progress) -> AddOutcome:
     name = validate_name(name)
     message = check_message(message)
     if type is not None:
@@ -84,7 +97,7 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
     notes = []
     vague = vague_message_warning(message)
     if vague:
-        warnings.warn(vague, VagueMessageWarning, stacklevel=3)
+        warnings.warn(vague, VagueMessageWarning, stacklevel=4)
         notes.append(vague)
     plan = scan(path)
 
@@ -93,9 +106,15 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
         entries: list[Entry] = [Entry(o.path, o.type, o.mode, target=o.target) for o in plan.others]  # type: ignore[arg-type]
         cached = 0
         to_cache: list[tuple[PlannedFile, str, tuple[ChunkRef, ...]]] = []
+        saver: threading.Thread | None = None
         progress.start(f"adding {name}", plan.total_bytes, len(plan.files))
         try:
             hits = _stat_hits(repo, plan.files)
+            batched = _BatchedProgress(progress)
+
+            def on_bytes(n: int) -> None:
+                progress.advance(n, 0)
+
             for f in plan.files:
                 hit = hits.get(f.abspath)
                 if hit is not None:
@@ -103,20 +122,27 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
                     writer.stats.chunks += len(chunks)
                     writer.stats.bytes += f.size
                     cached += 1
-                    progress.advance(f.size, 0)
+                    batched.advance(f.size, 0)
                 else:
                     before = writer.stats.bytes_new
-
-                    def on_bytes(n: int) -> None:
-                        progress.advance(n, 0)
-
-                    digest, size, chunks = ingest_path(repo.store, writer, f.abspath, on_bytes)
-                    progress.advance(0, writer.stats.bytes_new - before)
+                    done = ingest_small(repo.store, writer, f.abspath, f.size)  # most files of a folder
+                    if done is not None:
+                        digest, size, chunks = done
+                        batched.advance(size, writer.stats.bytes_new - before)
+                    else:
+                        batched.flush()
+                        digest, size, chunks = ingest_path(repo.store, writer, f.abspath, on_bytes)
+                        progress.advance(0, writer.stats.bytes_new - before)
                     if size != f.size:
                         raise InvalidInput(f"{f.abspath} changed size while it was being added; try again",
                                            path=f.abspath)
                     to_cache.append((f, digest, chunks))
                 entries.append(Entry(f.path, "file", f.mode, f.size, digest, chunks))
+            batched.flush()
+            # The stat cache records facts about files (this stat, these bytes), true whether or not the
+            # version commits, and it is only trusted for chunks the index holds: write it meanwhile.
+            saver = threading.Thread(target=_cache_quietly, args=(repo, to_cache), name="mlark-statcache")
+            saver.start()
             tree = Tree(tuple(entries))
             tree_bytes = tree.encode()
             tree_digest = digest_bytes(tree_bytes)
@@ -124,6 +150,8 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
             packs = writer.finish()
         except BaseException:
             writer.abort()
+            if saver is not None:
+                saver.join()
             raise
         finally:
             progress.finish()
@@ -153,11 +181,14 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
                 catalog.move_alias(conn, art.id, alias, version_id, author=repo.author, now=now, message=message)
             return version_id, created
 
-        version_id, created = repo.db.run_write(record)
+        try:
+            version_id, created = repo.db.run_write(record)
+        finally:
+            if saver is not None:
+                saver.join()
     with repo.db.read() as conn:
         version = catalog.version_by_id(conn, version_id)
     try:
-        repo.stat_cache.put_many(to_cache)
         if not plan.single_file:
             repo.stat_cache.remember_workspace(plan.root, name)
         else:
@@ -167,14 +198,38 @@ def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, 
     return AddOutcome(version, created, stats, cached, notes)
 
 
+def _cache_quietly(repo: "Repo", items: list[tuple[PlannedFile, str, tuple[ChunkRef, ...]]]) -> None:
+    try:
+        repo.stat_cache.put_many(items)
+    except Exception:  # the cache only saves time; never fail an add over it
+        pass
+
+
+class _BatchedProgress:
+    """Progress of many small files, reported in steps of PROGRESS_STEP bytes rather than per file."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.done = self.new = 0
+
+    def advance(self, done: int, new: int) -> None:
+        self.done += done
+        self.new += new
+        if self.done >= PROGRESS_STEP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.done or self.new:
+            self.progress.advance(self.done, self.new)
+            self.done = self.new = 0
+
+
 def _stat_hits(repo: "Repo", files: list[PlannedFile]) -> dict[str, tuple[str, tuple[ChunkRef, ...]]]:
     """Files whose stat matches the cache and whose chunks are all still indexed."""
     candidates: dict[str, tuple[str, tuple[ChunkRef, ...]]] = {}
-    cache = repo.stat_cache
-    for f in files:
-        hit = cache.get(f)
-        if hit is not None and hit[1] is not None:
-            candidates[f.abspath] = (hit[0], hit[1])
+    for path, (digest, chunks) in repo.stat_cache.get_many(files).items():
+        if chunks is not None:
+            candidates[path] = (digest, chunks)
     if not candidates:
         return {}
     wanted = {c.digest for _, chunks in candidates.values() for c in chunks}

@@ -16,6 +16,7 @@ from mlark.core.types import Version
 from mlark.errors import InvalidInput, NotFound, StorageError
 from mlark.objectstore.files import iter_file
 from mlark.objectstore.restore import Restorer
+from mlark.ops.pause import cyclic_gc_paused
 from mlark.ops.progress import Progress
 from mlark.ops.scan import PlannedFile
 
@@ -81,6 +82,11 @@ def _check_inside(dest: Path, target: Path) -> None:
 
 
 def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetReport:
+    with cyclic_gc_paused():  # a tree of many entries and chunks: many small objects, no cycles
+        return _get(repo, version, dest, progress)
+
+
+def _get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetReport:
     tree = repo.tree(version)
     dest = dest.resolve()
     if dest.exists() and not dest.is_dir():

@@ -18,6 +18,16 @@ from mlark.ops.scan import PlannedFile
 # A file whose timestamps are this close to the moment it was cached may have changed again within
 # the same timestamp tick after it was read ("racily clean", as git calls it): re-read it.
 RACY_NS = 50_000_000
+#: Paths per query of get_many (SQLite allows 32766 parameters; stay far below).
+GET_SLICE = 500
+
+
+def _chunks_json(chunks: tuple[ChunkRef, ...] | None) -> str | None:
+    """The chunk list as JSON, written directly: digests are hex and sizes integers, so nothing needs
+    escaping, and json.dumps per file costs more than the rest of the row."""
+    if chunks is None:
+        return None
+    return "[" + ",".join(f'["{c.digest}",{c.size}]' for c in chunks) + "]"
 
 
 class StatCache:
@@ -28,7 +38,9 @@ class StatCache:
         self._db: sqlite3.Connection | None = None
         try:
             folder.mkdir(exist_ok=True)
-            db = sqlite3.connect(folder / "stat.sqlite", timeout=30, isolation_level=None)
+            # Used by one thread at a time, not always the one that opened it (add writes it from a
+            # helper thread while the version is recorded).
+            db = sqlite3.connect(folder / "stat.sqlite", timeout=30, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout=30000")
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
@@ -58,11 +70,37 @@ class StatCache:
         chunks = None if row[1] is None else tuple(ChunkRef(d, n) for d, n in json.loads(row[1]))
         return row[0], chunks
 
+    def get_many(self, files: list[PlannedFile]) -> dict[str, tuple[str, tuple[ChunkRef, ...] | None]]:
+        """get() for many files at once (a few queries instead of one per file), by absolute path."""
+        if self._db is None or not files:
+            return {}
+        by_path = {f.abspath: f for f in files}
+        paths = list(by_path)
+        found: dict[str, tuple[str, tuple[ChunkRef, ...] | None]] = {}
+        try:
+            for i in range(0, len(paths), GET_SLICE):
+                part = paths[i : i + GET_SLICE]
+                rows = self._db.execute(
+                    "SELECT path, size, mtime_ns, ino, ctime_ns, digest, chunks, cached_ns FROM files"
+                    f" WHERE path IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                for path, size, mtime_ns, ino, ctime_ns, digest, chunks, cached_ns in rows:
+                    f = by_path[path]
+                    if (size, mtime_ns, ino, ctime_ns) != (f.size, f.mtime_ns, f.ino, f.ctime_ns):
+                        continue
+                    if max(f.mtime_ns, f.ctime_ns) >= cached_ns - RACY_NS:
+                        continue
+                    refs = None if chunks is None else tuple(ChunkRef(d, n) for d, n in json.loads(chunks))
+                    found[path] = (digest, refs)
+        except sqlite3.Error:
+            return {}
+        return found
+
     def put_many(self, items: list[tuple[PlannedFile, str, tuple[ChunkRef, ...] | None]]) -> None:
         now = time.time_ns()
         rows = [
-            (f.abspath, f.size, f.mtime_ns, f.ino, f.ctime_ns, digest,
-             None if chunks is None else json.dumps([[c.digest, c.size] for c in chunks]), now)
+            (f.abspath, f.size, f.mtime_ns, f.ino, f.ctime_ns, digest, _chunks_json(chunks), now)
             for f, digest, chunks in items
         ]
         if not rows or self._db is None:
