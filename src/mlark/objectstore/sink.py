@@ -28,7 +28,7 @@ import time
 #: Offset, length and memory alignment of block writes (a multiple of every common logical block size).
 ALIGN = 4096
 #: Bytes written each way before choosing between the page cache and direct writes.
-SAMPLE_BYTES = 16 << 20
+SAMPLE_BYTES = 8 << 20
 #: Buffered writes are chosen only when the sample says they are at least this much faster than direct
 #: ones: a direct write costs what the device takes, a buffered one varies with the state of memory.
 BUFFERED_MARGIN = 2.0
