@@ -115,24 +115,25 @@ def _add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str,
             def on_bytes(n: int) -> None:
                 progress.advance(n, 0)
 
-            for f in plan.files:
+            store, stats = repo.store, writer.stats
+            for f in plan.files:  # per-file overhead is what a folder of small files costs: keep it lean
                 hit = hits.get(f.abspath)
                 if hit is not None:
                     digest, chunks = hit
-                    writer.stats.chunks += len(chunks)
-                    writer.stats.bytes += f.size
+                    stats.chunks += len(chunks)
+                    stats.bytes += f.size
                     cached += 1
                     batched.advance(f.size, 0)
                 else:
-                    before = writer.stats.bytes_new
-                    done = ingest_small(repo.store, writer, f.abspath, f.size)  # most files of a folder
+                    before = stats.bytes_new
+                    done = ingest_small(store, writer, f.abspath, f.size)  # most files of a folder
                     if done is not None:
                         digest, size, chunks = done
-                        batched.advance(size, writer.stats.bytes_new - before)
+                        batched.advance(size, stats.bytes_new - before)
                     else:
                         batched.flush()
-                        digest, size, chunks = ingest_path(repo.store, writer, f.abspath, on_bytes)
-                        progress.advance(0, writer.stats.bytes_new - before)
+                        digest, size, chunks = ingest_path(store, writer, f.abspath, on_bytes)
+                        progress.advance(0, stats.bytes_new - before)
                     if size != f.size:
                         raise InvalidInput(f"{f.abspath} changed size while it was being added; try again",
                                            path=f.abspath)

@@ -6,6 +6,7 @@ import os
 import stat as st
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from mlark.core.names import validate_relpath
 from mlark.core.tree import check_link_target
@@ -14,8 +15,10 @@ from mlark.errors import InvalidInput, InvalidPath, NotFound
 SKIP_DIRS = frozenset({".mlark"})
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedFile:
+class PlannedFile(NamedTuple):
+    """One regular file to add (a named tuple: a folder of 10,000 files makes 10,000 of these, and a
+    frozen dataclass costs several times more to build)."""
+
     path: str  # relative, '/'-separated
     abspath: str
     size: int
