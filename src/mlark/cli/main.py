@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 from typing import Any, Callable
@@ -61,6 +63,11 @@ from mlark.cli import commands  # noqa: E402,F401  (registers the commands on `c
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
+    # At exit the interpreter runs a full garbage collection over everything imported (SQLAlchemy
+    # alone is a few hundred thousand objects): about 40 ms of every command, collecting nothing.
+    # Freezing them first (atexit runs before that collection) skips it; the repository is closed
+    # before this, and memory goes back with the process.
+    atexit.register(gc.freeze)
     try:
         rv = cli.main(args=args, prog_name="mlark", standalone_mode=False)
         if isinstance(rv, int) and rv != 0:
