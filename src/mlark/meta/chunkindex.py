@@ -60,14 +60,7 @@ def _slices(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def _location(row: Any) -> ChunkLocation:
-    return ChunkLocation(
-        digest=row[0],
-        pack=row[1],
-        offset=int(row[2]),
-        stored_len=int(row[3]),
-        raw_len=int(row[4]),
-        flags=int(row[5]),
-    )
+    return ChunkLocation(row[0], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5]))
 
 
 class SqlChunkIndex:

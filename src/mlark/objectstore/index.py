@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Iterator, NamedTuple, Protocol
 
 FLAG_RAW = 0
 FLAG_ZSTD = 1
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkLocation:
+class ChunkLocation(NamedTuple):
+    """Where one chunk is stored. A named tuple: a get of 1 GiB locates 15,000 of them and an add of
+    10,000 small files makes 10,000, and a frozen dataclass costs several times more to build."""
+
     digest: str
     pack: str
     offset: int

@@ -80,6 +80,7 @@ class PackWriter:
         self._hash = blake3.blake3()
         self._zstd = zstandard.ZstdCompressor(level=level)
         self._entries: list[_Pending] = []
+        self._footer: list[bytes] = []  # one encoded footer entry per blob
         self._offset = 0
         self._buffered: list[bytes | memoryview] = []  # blobs not yet handed to the file and the hash
         self._buffered_bytes = 0
@@ -134,6 +135,9 @@ class PackWriter:
         else:
             flags, stored = FLAG_RAW, raw
         self._entries.append(_Pending(digest, flags, self._offset, len(stored), len(raw)))
+        # The footer entry now, while the chunks are coming (this thread works beside the chunker),
+        # rather than all of them at the seal, when everything else waits.
+        self._footer.append(_ENTRY.pack(bytes.fromhex(digest), flags, self._offset, len(stored), len(raw)))
         self._write(stored)
         self.raw_bytes += len(raw)
         return len(stored)
@@ -145,9 +149,7 @@ class PackWriter:
         the background); the caller must make the pack durable (``Backend.sync``) before anything
         points at it.
         """
-        footer = b"".join(
-            _ENTRY.pack(bytes.fromhex(e.digest), e.flags, e.offset, e.stored_len, e.raw_len) for e in self._entries
-        )
+        footer = b"".join(self._footer)
         self._write(footer)
         self._write(_TRAILER.pack(len(self._entries), blake3.blake3(footer).digest(), END_MAGIC))
         self._flush()
