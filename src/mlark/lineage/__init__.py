@@ -21,12 +21,15 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from mlark.core.lazy import lazy_exports
+
 if TYPE_CHECKING:
     from mlark.api_lineage import derive
     from mlark.lineage.graph import Derivation, Edge, LineageGraph, Node
     from mlark.lineage.impact import AliasHit, ImpactReport
 
 _API = "mlark.api_lineage"
+
 _LAZY = {
     "derive": (_API, "derive"),
     "LineageGraph": ("mlark.lineage.graph", "LineageGraph"),
@@ -38,13 +41,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlark.lineage' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 
 class _LineagePackage(types.ModuleType):

@@ -18,7 +18,9 @@ See docs/design/registry.md.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mlark.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from mlark.api_models import (
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from mlark.registry.types import ModelLineage, ModelVersion, RegisteredModel, RegistryEvent, RunSummary
 
 _API = "mlark.api_models"
+
 _LAZY = {
     "register": (_API, "register"),
     "promote": (_API, "promote"),
@@ -66,15 +69,7 @@ _LAZY = {
 _package = sys.modules[__name__]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mlark.registry' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = sorted(_LAZY)
