@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 
 from mlark.models.errors import ModelIntegrityError
+from mlark.models.flavors.skops_canonical import write_entry
 
 TREES_FILE = "model.trees.npz"
 FORMAT = "mlark-trees"
 FORMAT_VERSION = 1
-EPOCH = (1980, 1, 1, 0, 0, 0)
 #: Node ids travel as float32 through ONNX Runtime: a tree must have fewer nodes than this.
 MAX_TREE_NODES = 1 << 24
 
@@ -276,11 +276,11 @@ def encode(arrays: TreeArrays) -> bytes:
     }  # fmt: skip
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as dst:
-        _write(dst, "trees.json", json.dumps(meta, sort_keys=True, indent=1).encode("utf-8"))
+        write_entry(dst, "trees.json", json.dumps(meta, sort_keys=True, indent=1).encode("utf-8"))
         for name, dtype in _ARRAYS.items():
-            _write(dst, f"{name}.npy", _npy(np.ascontiguousarray(getattr(arrays, name), dtype=dtype)))
+            write_entry(dst, f"{name}.npy", _npy(np.ascontiguousarray(getattr(arrays, name), dtype=dtype)))
         if classes is not None:
-            _write(dst, "classes.npy", _npy(classes.astype(str) if classes.dtype.kind == "O" else classes))
+            write_entry(dst, "classes.npy", _npy(classes.astype(str) if classes.dtype.kind == "O" else classes))
     return buffer.getvalue()
 
 
@@ -288,14 +288,6 @@ def _npy(array: np.ndarray) -> bytes:
     out = io.BytesIO()
     np.lib.format.write_array(out, array, allow_pickle=False)
     return out.getvalue()
-
-
-def _write(dst: zipfile.ZipFile, name: str, payload: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=EPOCH)
-    info.compress_type = zipfile.ZIP_STORED
-    info.create_system = 3
-    info.external_attr = 0o644 << 16
-    dst.writestr(info, payload)
 
 
 def decode(data: bytes, *, file: str = TREES_FILE) -> TreeArrays:

@@ -56,12 +56,13 @@ def _rewrite(data: bytes) -> bytes:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as dst:
             for old, new in files.items():
-                _write(dst, new, src.read(old))
-            _write(dst, SCHEMA, json.dumps(rewritten, indent=2).encode("utf-8"))
+                write_entry(dst, new, src.read(old))
+            write_entry(dst, SCHEMA, json.dumps(rewritten, indent=2).encode("utf-8"))
     return buffer.getvalue()
 
 
-def _write(dst: zipfile.ZipFile, name: str, payload: bytes) -> None:
+def write_entry(dst: zipfile.ZipFile, name: str, payload: bytes) -> None:
+    """Store ``payload`` as ``name``: uncompressed, fixed time and mode, so equal content gives equal bytes."""
     info = zipfile.ZipInfo(name, date_time=EPOCH)
     info.compress_type = zipfile.ZIP_STORED
     info.create_system = 3
