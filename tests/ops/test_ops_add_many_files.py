@@ -18,7 +18,7 @@ import pytest
 from mlark.errors import InvalidInput
 from mlark.objectstore import pack as pack_mod
 from mlark.ops import add as add_mod
-from mlark.ops.pause import cyclic_gc_paused
+from mlark.core.gcpause import gc_paused
 from mlark.ops.repo import Repo
 from mlark.ops.scan import PlannedFile, scan
 
@@ -148,12 +148,12 @@ def test_stat_cache_get_many_agrees_with_get(repo: Repo, tmp_path: Path) -> None
 
 def test_gc_pause_restores_the_collector() -> None:
     assert gc.isenabled()
-    with cyclic_gc_paused():
+    with gc_paused():
         assert not gc.isenabled()
     assert gc.isenabled()
     gc.disable()
     try:
-        with cyclic_gc_paused():
+        with gc_paused():
             pass
         assert not gc.isenabled()  # left as it was found
     finally:

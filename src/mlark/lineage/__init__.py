@@ -10,8 +10,7 @@ up by name when first called (this layer never imports the layers above it).
 Modules: ``edges`` (recording edges, acyclic), ``cycles`` (the check and the path it reports),
 ``index`` (the graph in memory with integer ids, cached on disk), ``walk`` (up/down with a depth
 bound), ``graph`` (the values returned), ``nodes`` (labels), ``impact`` (impact reports),
-``export`` (text tree, Mermaid, DOT, images through Graphviz), ``rawsql`` (bulk reads), ``gcpause``,
-``errors``.
+``export`` (text tree, Mermaid, DOT, images through Graphviz), ``rawsql`` (bulk reads), ``errors``.
 """
 
 from __future__ import annotations

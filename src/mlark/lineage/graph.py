@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Iterator, NamedTuple, Protocol, Sequence
 
 from mlark.errors import NotFound
-from mlark.lineage.gcpause import gc_paused
+from mlark.core.gcpause import gc_paused
 
 VERSION = "version"
 RUN = "run"

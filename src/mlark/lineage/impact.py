@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
-from mlark.lineage.gcpause import gc_paused
+from mlark.core.gcpause import gc_paused
 from mlark.lineage.graph import PRODUCTION, REGISTERED_MODEL_VERSION, RUN, VERSION, LineageGraph, Node
 
 SCHEMA = "mlark.impact/1"

@@ -19,7 +19,7 @@ from mlark.meta import catalog
 from mlark.objectstore.files import ingest_path, ingest_small
 from mlark.objectstore.store import WriteStats
 from mlark.ops.lock import repo_lock
-from mlark.ops.pause import cyclic_gc_paused
+from mlark.core.gcpause import gc_paused
 from mlark.ops.progress import Progress
 from mlark.ops.scan import PlannedFile, scan
 
@@ -79,7 +79,7 @@ def _check_tags(tags: Sequence[str]) -> list[str]:
 def add(repo: "Repo", path: str | os.PathLike[str], *, name: str, message: str, type: str | None,
         metadata: dict[str, Any] | None, tags: Sequence[str], aliases: Sequence[str],
         progress: Progress) -> AddOutcome:
-    with cyclic_gc_paused():  # many small objects, no cycles (see mlark.ops.pause)
+    with gc_paused():  # many small objects, no cycles (see mlark.core.gcpause)
         return _add(repo, path, name=name, message=message, type=type, metadata=metadata, tags=tags,
                     aliases=aliases, progress=progress)
 

@@ -16,7 +16,7 @@ from mlark.core.types import Version
 from mlark.errors import InvalidInput, NotFound, StorageError
 from mlark.objectstore.files import iter_file
 from mlark.objectstore.restore import Restorer
-from mlark.ops.pause import cyclic_gc_paused
+from mlark.core.gcpause import gc_paused
 from mlark.ops.progress import Progress
 from mlark.ops.scan import PlannedFile
 
@@ -82,7 +82,7 @@ def _check_inside(dest: Path, target: Path) -> None:
 
 
 def get(repo: "Repo", version: Version, dest: Path, progress: Progress) -> GetReport:
-    with cyclic_gc_paused():  # a tree of many entries and chunks: many small objects, no cycles
+    with gc_paused():  # a tree of many entries and chunks: many small objects, no cycles
         return _get(repo, version, dest, progress)
 
 

@@ -21,7 +21,7 @@ from mlark.core.refs import REF_FORMS, VersionRef, is_registry_ref, parse_ref, p
 from mlark.core.types import Version
 from mlark.errors import InvalidInput, InvalidRef, NotFound
 from mlark.lineage import edges, impact as impact_mod, nodes, rawsql
-from mlark.lineage.gcpause import gc_paused
+from mlark.core.gcpause import gc_paused
 from mlark.lineage.graph import REGISTERED_MODEL_VERSION, RUN, VERSION, Derivation, LineageGraph, Node
 from mlark.lineage.impact import ImpactReport
 from mlark.lineage.index import FILE_NAME, LineageIndex, current, fill_parts
