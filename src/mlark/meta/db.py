@@ -52,18 +52,10 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from mlark.errors import InvalidInput, StorageError, UnsupportedFormat
+from mlark.meta.revision import BUSY_TIMEOUT_MS, HEAD_REVISION, KNOWN_REVISIONS, VERSION_TABLE
 
 T = TypeVar("T")
 
-#: The Alembic revision this code writes (mlark/meta/migrations/versions).
-HEAD_REVISION = "0004"
-#: Every revision this code can read or upgrade from, oldest first.
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
-
-VERSION_TABLE = "alembic_version"
-
-#: SQLite waits this long for a lock inside one statement before reporting "database is locked".
-BUSY_TIMEOUT_MS = 30_000
 #: ``run_write`` gives up after this many seconds of transient conflicts.
 RETRY_SECONDS = 60.0
 

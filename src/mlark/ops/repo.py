@@ -1,4 +1,9 @@
-"""Repo: one repository, joining the object store and the metadata database. The public entry point."""
+"""Repo: one repository, joining the object store and the metadata database. The public entry point.
+
+On the embedded SQLite database a repository opens without SQLAlchemy: resolving references and
+locating chunks go through :mod:`mlark.meta.sqlite_read`, and :attr:`Repo.db` (SQLAlchemy, every
+other query and every write) is opened on first use. On PostgreSQL it is opened at once.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import getpass
 import os
 import shutil
 import socket
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -14,15 +20,15 @@ from mlark.core.refs import parse_ref
 from mlark.core.tree import Tree
 from mlark.core.types import AliasMove, Artifact, Version
 from mlark.errors import IntegrityError, InvalidInput
-from mlark.meta import catalog
-from mlark.meta.chunkindex import SqlChunkIndex
-from mlark.meta.db import Database
+from mlark.meta.sqlite_read import ReaderFirstIndex, SqliteReader
 from mlark.objectstore.store import ObjectStore
 from mlark.ops import config as cfg
 from mlark.ops.progress import NoProgress, Progress
 from mlark.storage.local import LocalBackend
 
 if TYPE_CHECKING:
+    from mlark.meta.chunkindex import SqlChunkIndex
+    from mlark.meta.db import Database
     from mlark.ops.add import AddOutcome
     from mlark.ops.fsck import FsckReport
     from mlark.ops.gc import GcReport
@@ -42,13 +48,19 @@ def default_author() -> str:
 class Repo:
     """A repository: ``Repo.init(path)`` creates one, ``Repo.open()`` finds one by walking up."""
 
-    def __init__(self, root: Path, config: cfg.RepoConfig, db: Database, *, author: str | None = None) -> None:
+    def __init__(self, root: Path, config: cfg.RepoConfig, db: "Database | None", *, author: str | None = None,
+                 reader: SqliteReader | None = None) -> None:
+        """db: the opened database, or None to open it on first use (then reader, if given, answers the
+        reads it can meanwhile; see mlark.meta.sqlite_read)."""
         self.root = root
         self.meta_dir = root / cfg.DIRNAME
         self.config = config
-        self.db = db
+        self._db = db
+        self._reader = reader
+        self._full_index: "SqlChunkIndex | None" = None
+        self._open_lock = threading.Lock()
         self.author = author or default_author()
-        self.index = SqlChunkIndex(db)
+        self.index = ReaderFirstIndex(reader, self._sql_index)
         self.backend = LocalBackend(str(self.meta_dir), tmp_dir=str(self.meta_dir / "tmp"))
         self.store = ObjectStore(self.backend, self.index, str(self.meta_dir / "tmp"), config.chunking)
         self._stat_cache: Any = None
@@ -69,6 +81,8 @@ class Repo:
         (staging / "packs").mkdir(parents=True)
         (staging / "tmp").mkdir()
         (staging / "cache").mkdir()
+        from mlark.meta.db import Database
+
         try:
             url = database or _sqlite_url(meta_dir)
             db_url = database or _sqlite_url(staging)
@@ -78,21 +92,56 @@ class Repo:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return cls(root, config, Database.open(url), author=author)
+        return cls(root, config, Database.open(url), author=author,
+                   reader=SqliteReader.open(file) if (file := _sqlite_file(database, meta_dir)) else None)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, author: str | None = None) -> "Repo":
         root = cfg.find_root(path)
         config = cfg.read_config(root / cfg.DIRNAME)
+        file = _sqlite_file(config.database, root / cfg.DIRNAME)
+        if file is not None:
+            # A SQLite file at the current schema revision: no SQLAlchemy until a query needs it.
+            reader = SqliteReader.open(file)
+            if reader is not None:
+                return cls(root, config, None, author=author, reader=reader)
+        from mlark.meta.db import Database
+
+        # Anything else is opened in full now: a missing file, an older schema (upgraded) or a newer
+        # one (refused) is reported by Repo.open, as always.
         db = Database.open(config.database or _sqlite_url(root / cfg.DIRNAME))
         return cls(root, config, db, author=author)
+
+    @property
+    def db(self) -> "Database":
+        """The metadata database (SQLAlchemy), opened on first use."""
+        if self._db is None:
+            with self._open_lock:
+                if self._db is None:
+                    from mlark.meta.db import Database
+
+                    self._db = Database.open(self.config.database or _sqlite_url(self.meta_dir))
+        return self._db
+
+    def _sql_index(self) -> "SqlChunkIndex":
+        if self._full_index is None:
+            from mlark.meta.chunkindex import SqlChunkIndex
+
+            self._full_index = SqlChunkIndex(self.db)
+        return self._full_index
 
     def close(self) -> None:
         self.backend.close()
         if self._stat_cache is not None:
             self._stat_cache.close()
             self._stat_cache = None
-        self.db.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+            self.index = ReaderFirstIndex(None, self._sql_index)
+            self.store.index = self.index
+        if self._db is not None:
+            self._db.close()
 
     def __enter__(self) -> "Repo":
         return self
@@ -149,6 +198,12 @@ class Repo:
 
     def resolve(self, ref: str) -> Version:
         parsed = parse_ref(ref)
+        if self._reader is not None:
+            found = self._reader.resolve(parsed)
+            if found is not None:
+                return found
+        from mlark.meta import catalog  # every other case, and every error, comes from the catalog
+
         with self.db.read() as conn:
             return catalog.resolve(conn, parsed)
 
@@ -162,11 +217,14 @@ class Repo:
 
     def history(self, name: str, *, include_removed: bool = False, limit: int | None = None) -> list[Version]:
         from mlark.core.names import validate_name
+        from mlark.meta import catalog
 
         with self.db.read() as conn:
             return catalog.history(conn, validate_name(name), include_removed=include_removed, limit=limit)
 
     def artifacts(self) -> list[Artifact]:
+        from mlark.meta import catalog
+
         with self.db.read() as conn:
             return catalog.list_artifacts(conn)
 
@@ -187,12 +245,14 @@ class Repo:
 
     def alias_log(self, name: str, alias: str | None = None) -> list[AliasMove]:
         from mlark.core.names import validate_name
+        from mlark.meta import catalog
 
         with self.db.read() as conn:
             return catalog.alias_moves(conn, validate_name(name), alias)
 
     def aliases(self, name: str) -> dict[str, int]:
         from mlark.core.names import validate_name
+        from mlark.meta import catalog
 
         with self.db.read() as conn:
             art = catalog.get_artifact(conn, validate_name(name))
@@ -233,3 +293,17 @@ class Repo:
 
 def _sqlite_url(meta_dir: Path) -> str:
     return f"sqlite:///{meta_dir / 'meta.db'}"
+
+
+def _sqlite_file(database: str | None, meta_dir: Path) -> str | None:
+    """The SQLite file a repository's database URL names, when it is a plain one (``sqlite:///PATH``,
+    no query string); None for anything else, which only mlark.meta.db reads."""
+    if database is None:
+        return str(meta_dir / "meta.db")
+    prefix = "sqlite:///"
+    if not database.startswith(prefix) or "?" in database:
+        return None
+    path = database[len(prefix):]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
