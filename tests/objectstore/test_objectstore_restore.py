@@ -12,6 +12,7 @@ import fcntl
 import mmap
 import os
 import random
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -169,6 +170,35 @@ def test_a_damaged_chunk_is_named_and_nothing_after_it_matters(store: ObjectStor
         _restore(store, chunks, tmp_path / "out.bin", io=io)
     assert loc.digest in str(caught.value) and loc.pack in str(caught.value)
     assert caught.value.fields.get("chunk") == loc.digest and caught.value.fields.get("pack") == loc.pack
+
+
+def test_a_failed_write_stops_the_restore_and_no_write_outlives_it(store: ObjectStore, tmp_path: Path,
+                                                                 small_blocks: None,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Runs of a large file are written by writer threads: a write that fails (the disk is full) must
+    # reach the caller, and every write must be over when write_file returns, since the caller then
+    # closes the descriptor and removes the file.
+    data = _mixed(6 * MIB, seed=6)
+    chunks = _ingest(store, tmp_path, data)
+    calls: list[int] = []
+    real_write = BlockSink.write
+
+    def failing(self: BlockSink, view: memoryview, offset: int) -> None:
+        calls.append(offset)
+        if len(calls) == 5:
+            raise OSError(28, "No space left on device")
+        real_write(self, view, offset)
+
+    monkeypatch.setattr(BlockSink, "write", failing)
+    with pytest.raises(OSError, match="No space left"):
+        _restore(store, chunks, tmp_path / "out.bin", io="direct")
+    seen = len(calls)
+    assert 5 <= seen < len(chunks)
+    time.sleep(0.2)
+    assert len(calls) == seen  # nothing was still queued to write after the error came back
+    monkeypatch.setattr(BlockSink, "write", real_write)
+    n, _ = _restore(store, chunks, tmp_path / "again.bin", io="direct")  # the restorer's buffers are reusable
+    assert n == len(data) and (tmp_path / "again.bin").read_bytes() == data
 
 
 def test_a_truncated_pack_is_named(store: ObjectStore, tmp_path: Path, small_blocks: None) -> None:
