@@ -16,10 +16,14 @@ command; each command is run once):
               ten 1/1024 regions overwritten: 1 MiB each           <= 5% of the file size
               for 1 GiB)
   add-folder  add a folder of --files files of 4 KiB      target: mlark >= 3x as fast as `dvc add`
-  get         restore the latest big version after its    target: mlark >= 1x as fast as `dvc checkout`
+  get-warm    restore the latest big version after its    target: mlark >= 1x as fast as `dvc checkout`
               workspace copy is deleted (mlark: delete it,
               `mlark get` into an empty folder; DVC: delete
-              it, `dvc checkout`)
+              it, `dvc checkout`), every file of each tool's
+              repository read through just before
+  get-cold    the same, each repository dropped from the  target: mlark >= 1x as fast as `dvc checkout`
+              page cache first (posix_fadvise), then 5 s
+              of rest: data not read for a while
 
 Both tools are driven through their command lines exactly as a user would.
 Ratios are dvc seconds / mlark seconds: above 1 means mlark is faster.
@@ -68,6 +72,15 @@ TARGET_ADD_EDIT = 2.0
 TARGET_ADD_EDIT_GROWTH = 0.05  # of the file size
 TARGET_ADD_FOLDER = 3.0
 TARGET_GET = 1.0
+
+# Page-cache states of a repository before a get (see set_page_cache).
+WARM = "warm"
+COLD = "cold"
+#: Rest after dropping a repository from the page cache. A virtual machine that hands freed memory
+#: back to its host does so after a couple of seconds; the next process then pays for fresh memory,
+#: as it does for data that was not read for a while (such a machine may also evict idle page cache
+#: after half a minute). Without the rest, whichever tool runs next reuses the memory just freed.
+COLD_PAUSE_S = 5.0
 
 COMMAND_TIMEOUT_S = 3600
 
@@ -417,6 +430,25 @@ class Dvc:
         return run_timed([str(self.exe), "checkout"], ws, self.env)
 
 
+def set_page_cache(root: Path, state: str) -> None:
+    """Put every file under root in the page cache (WARM: read it through) or out of it (COLD: written
+    back, dropped with posix_fadvise, then COLD_PAUSE_S of rest). Needs no privileges."""
+    os.sync()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        if state == WARM:
+            with open(path, "rb", buffering=0) as fh:
+                while fh.read(8 * MIB):
+                    pass
+        else:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+    if state == COLD:
+        time.sleep(COLD_PAUSE_S)
+
+
 def link_kind(path: Path) -> str:
     st = os.lstat(path)
     if os.path.islink(path):
@@ -665,39 +697,43 @@ class Bench:
             side.growth_bytes = tool.repo_bytes(ws) - before if run.ok else None
         return sc
 
-    def scenario_get(self) -> Scenario:
-        sc = Scenario("get", f"get a {self.args.size_mib} MiB version back", TARGET_GET, self.size)
+    def scenario_get(self, state: str) -> Scenario:
+        """Both tools write the latest big version back, starting from the same state: their own
+        workspace copy has just been deleted (which frees its page cache), and their repository's files
+        are either all in memory ("warm": read through just before) or all on disk ("cold": dropped
+        from the page cache, then COLD_PAUSE_S of rest)."""
+        where = "repository in memory" if state == WARM else "repository read from disk"
+        sc = Scenario(f"get-{state}", f"get a {self.args.size_mib} MiB version back, {where}", TARGET_GET, self.size)
         log(f"scenario {sc.id}: {sc.title}")
-        # Both tools start from the same state: their own workspace copy of the file has just been deleted
-        # (which frees its page cache), then they write the version back.
-        # mlark: delete the workspace copy, then get into a new, empty folder
-        if self.big_version["mlark"]:
-            v = self.big_version["mlark"]
-            (self.ws[("mlark", "big")] / "big.bin").unlink(missing_ok=True)
-            dest = self.work / "mlark" / "restore"
-            dest.mkdir()
-            sc.mlark.extra["version"] = f"big:v{v}"
-            record_run(sc.mlark, self.mlark.get(self.ws[("mlark", "big")], f"big:v{v}", dest), "mlark get")
-            if sc.mlark.run is not None and sc.mlark.run.ok:
-                self._verify(sc.mlark, dest / "big.bin", v)
-            shutil.rmtree(dest, ignore_errors=True)
-        else:
-            sc.mlark.error = self.mlark.unavailable or "mlark has no version of the big file (its adds failed)"
-        # dvc: delete the workspace copy, then checkout
-        if self.big_version["dvc"]:
-            v = self.big_version["dvc"]
-            ws = self.ws[("dvc", "big")]
+        sc.notes["repository_page_cache"] = state
+        for tool, side, repo_dir in ((self.mlark, sc.mlark, ".mlark"), (self.dvc, sc.dvc, ".dvc/cache")):
+            v = self.big_version[tool.name]
+            if not v:
+                side.error = tool.unavailable or f"{tool.name} has no version of the big file (its adds failed)"
+                continue
+            ws = self.ws[(tool.name, "big")]
+            if not (ws / "big.bin").exists():  # as after its add: the workspace holds the file
+                self._place_file(self.data / f"big.v{v}.bin", ws / "big.bin")
+            set_page_cache(ws / repo_dir, state)
             (ws / "big.bin").unlink()
-            sc.dvc.extra["version"] = f"big.bin.dvc (v{v})"
-            record_run(sc.dvc, self.dvc.checkout(ws), "dvc checkout")
-            if sc.dvc.run is not None and sc.dvc.run.ok:
-                self._verify(sc.dvc, ws / "big.bin", v)
-                if (ws / "big.bin").exists():
-                    self.dvc_link = link_kind(ws / "big.bin")
-                    sc.dvc.extra["link_type"] = self.dvc_link
-                self.dvc.probe_cache_types(ws)
-        else:
-            sc.dvc.error = self.dvc.unavailable or "dvc has no version of the big file (its adds failed)"
+            if isinstance(tool, Mlark):
+                dest = self.work / "mlark" / "restore"
+                dest.mkdir()
+                side.extra["version"] = f"big:v{v}"
+                record_run(side, tool.get(ws, f"big:v{v}", dest), "mlark get")
+                if side.run is not None and side.run.ok:
+                    self._verify(side, dest / "big.bin", v)
+                shutil.rmtree(dest, ignore_errors=True)
+            else:
+                side.extra["version"] = f"big.bin.dvc (v{v})"
+                record_run(side, tool.checkout(ws), "dvc checkout")
+                if side.run is not None and side.run.ok:
+                    self._verify(side, ws / "big.bin", v)
+                    if (ws / "big.bin").exists():
+                        self.dvc_link = link_kind(ws / "big.bin")
+                        side.extra["link_type"] = self.dvc_link
+                    if self.dvc.cache_types == "unknown":
+                        self.dvc.probe_cache_types(ws)
         return sc
 
     def _verify(self, side: Side, path: Path, version: int) -> None:
@@ -717,7 +753,8 @@ class Bench:
         self.scenarios.append(sc)
         self.checks.append(growth)
         self.scenarios.append(self.scenario_add_folder())
-        self.scenarios.append(self.scenario_get())
+        self.scenarios.append(self.scenario_get(WARM))
+        self.scenarios.append(self.scenario_get(COLD))
         self.load_after = os.getloadavg()
         self.final_bytes = {
             "mlark_big_repo": self.mlark.repo_bytes(self.ws[("mlark", "big")]),

@@ -46,6 +46,8 @@ RUN_BYTES = 4 << 20
 LOCATE_BATCH = 4096
 #: Runs queued ahead of the one being waited for.
 IN_FLIGHT = 8
+#: Runs whose bytes are asked of the disk before they are queued.
+PREFETCH_RUNS = 16
 #: Chunk locations preload() keeps at most.
 PRELOAD_MAX = 500_000
 #: Pack maps kept open at once.
@@ -214,7 +216,7 @@ class Restorer:
         window: deque[Future[int | Future[int]]] = deque()
         total = 0
         try:
-            for run in _chain(first, second, runs):
+            for run in self._prefetched(_chain(first, second, runs)):
                 window.append(pool.submit(self._do_run, run, fd, sink))
                 if len(window) > IN_FLIGHT:
                     total += self._collect_now(_settle(window.popleft().result()), on_bytes)
@@ -274,12 +276,11 @@ class Restorer:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _view(self, pack: str) -> memoryview | None:
+    def _mapped(self, pack: str) -> tuple[mmap.mmap, memoryview] | None:
         with self._maps_lock:
             if pack in self._maps:
                 self._maps.move_to_end(pack)
-                mapped = self._maps[pack]
-                return None if mapped is None else mapped[1]
+                return self._maps[pack]
             try:
                 m = self.store.backend.map(pack_key(pack))
             except (NotFound, StorageError):
@@ -288,7 +289,29 @@ class Restorer:
             self._maps[pack] = mapped
             while len(self._maps) > MAX_MAPS:
                 _release(self._maps.popitem(last=False)[1])
-            return None if mapped is None else mapped[1]
+            return mapped
+
+    def _view(self, pack: str) -> memoryview | None:
+        mapped = self._mapped(pack)
+        return None if mapped is None else mapped[1]
+
+    def _prefetched(self, runs: Iterator[_Run]) -> Iterator[_Run]:
+        """The runs, each one's stored bytes asked of the disk PREFETCH_RUNS runs before it is handed
+        out: packs not read for a while are no longer in memory, and faults on a map read them a
+        little at a time, while a hint lets the kernel read ahead in large requests."""
+        ahead: deque[_Run] = deque()
+        for run in runs:
+            mapped = self._mapped(run.pack)
+            if mapped is not None and run.end <= len(mapped[0]):
+                start = run.start - run.start % mmap.PAGESIZE
+                try:
+                    mapped[0].madvise(mmap.MADV_WILLNEED, start, run.end - start)
+                except (OSError, ValueError):
+                    pass  # only a hint
+            ahead.append(run)
+            if len(ahead) > PREFETCH_RUNS:
+                yield ahead.popleft()
+        yield from ahead
 
     def _blobs(self, run: _Run) -> memoryview:
         """The stored bytes of the run, from the pack's map or read with one get_range."""
