@@ -12,6 +12,7 @@ import fcntl
 import mmap
 import os
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -287,3 +288,56 @@ def test_block_sink_chooses_by_measurement(tmp_path: Path, monkeypatch: pytest.M
     assert disk.written["buffered"] >= sink_mod.SAMPLE_BYTES and disk.written["direct"] >= (
         sink_mod.SAMPLE_BYTES if expect == "direct" else 0
     )
+
+
+def test_buffered_writes_go_one_at_a_time_in_small_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pieces: list[int] = []
+    inside = [0, 0]  # now, most at once
+    guard = threading.Lock()
+    real = sink_mod.pwrite_all
+
+    def recording(fd: int, views: list[memoryview], offset: int) -> None:
+        with guard:
+            inside[0] += 1
+            inside[1] = max(inside[1], inside[0])
+            pieces.extend(len(v) for v in views)
+        time.sleep(0.0005)
+        real(fd, views, offset)
+        with guard:
+            inside[0] -= 1
+
+    monkeypatch.setattr(sink_mod, "pwrite_all", recording)
+    blocks = [mmap.mmap(-1, MIB) for _ in range(8)]
+    for i, b in enumerate(blocks):
+        b[:] = bytes([i + 1]) * MIB
+    with open(tmp_path / "sink.bin", "wb", buffering=0) as fh:
+        sink = BlockSink(fh.fileno(), 8 * MIB, mode="buffered")
+        threads = [threading.Thread(target=sink.write, args=(memoryview(b), i * MIB)) for i, b in enumerate(blocks)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        sink.close()
+    assert (tmp_path / "sink.bin").read_bytes() == b"".join(bytes([i + 1]) * MIB for i in range(8))
+    assert max(pieces) <= sink_mod.BUFFERED_PIECE and sum(pieces) == 8 * MIB
+    assert inside[1] == 1  # never two buffered writes at once
+
+
+def test_concurrent_direct_writes_count_their_time_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rates are bytes over busy time: two 4 MiB writes under way together for one second are 8 MiB/s.
+    now = [0.0]
+    monkeypatch.setattr(sink_mod, "_clock", lambda: now[0])
+    with open(tmp_path / "sink.bin", "wb", buffering=0) as fh:
+        sink = BlockSink(fh.fileno(), 64 * MIB, mode="buffered")  # no sampling; drive the clock by hand
+        sink._phase = sink_mod._SAMPLE_DIRECT  # type: ignore[attr-defined]
+        sink._direct = True  # type: ignore[attr-defined]
+        sink._rate_buffered = 1.0  # type: ignore[attr-defined]
+        sink._enter("direct")  # type: ignore[attr-defined]
+        sink._enter("direct")  # type: ignore[attr-defined]
+        now[0] = 1.0
+        sink._leave("direct", 4 * MIB)  # type: ignore[attr-defined]
+        sink._leave("direct", 4 * MIB)  # type: ignore[attr-defined]
+        assert sink._rate_direct == pytest.approx(8 * MIB)  # type: ignore[attr-defined]
+        sink._phase = sink_mod._FINAL  # type: ignore[attr-defined]
+        sink._direct = False  # type: ignore[attr-defined]
+        sink.close()

@@ -13,6 +13,17 @@ direct writes leave no dirty pages to write back and evict no other file's pages
 buffered writes, it keeps timing them and turns to direct ones if they slow down below what direct
 writes did. A decision for direct writes carries over to the next large file of the same ``get``.
 
+Rates are bytes over busy time: the time during which at least one write of that way was under way,
+so two direct writes in flight at once count once, as the device sees them.
+
+Buffered writes go one at a time (in-file writes take the file's lock anyway; waiting threads then
+sleep instead of spinning in the kernel) and in pieces of at most :data:`BUFFERED_PIECE`. A write of
+several MiB makes the kernel allocate large folios; on a virtual machine that returns free memory
+to its host, large free blocks are the ones returned, so each such folio faults in fresh memory,
+while the memory of a file just deleted serves small pieces at once. Measured on 1 GiB right after
+deleting a 1 GiB file: 4 MiB writes 0.6-1.9 s, 64 KiB writes 0.2-0.28 s (the disk takes 1 GiB
+directly in 0.55 s). On other machines the pieces cost a few more system calls, 16 per MiB.
+
 Either way every byte written was verified first, and nothing here changes durability: ``get`` never
 promised to fsync what it writes, and still does not.
 """
@@ -29,6 +40,8 @@ import time
 ALIGN = 4096
 #: Bytes written each way before choosing between the page cache and direct writes.
 SAMPLE_BYTES = 8 << 20
+#: Largest single write through the page cache (see the module docstring).
+BUFFERED_PIECE = 64 << 10
 #: Buffered writes are chosen only when the sample says they are at least this much faster than direct
 #: ones: a direct write costs what the device takes, a buffered one varies with the state of memory.
 BUFFERED_MARGIN = 2.0
@@ -100,10 +113,14 @@ class BlockSink:
         self.fd = fd
         self.size = size
         self._lock = threading.Lock()
+        self._serial = threading.Lock()  # one buffered write at a time
         can_direct = mode != BUFFERED and direct_works(fd)
         self._direct = mode == DIRECT and can_direct
         self._phase = _SAMPLE_BUFFERED if mode == AUTO and can_direct else _FINAL
-        self._seen = {BUFFERED: [0, 0.0], DIRECT: [0, 0.0]}  # bytes, seconds in pwrite, this phase
+        self._bytes = 0  # bytes of the current way written in this phase
+        self._busy = 0.0  # seconds during which a write of the current way was under way
+        self._active = {BUFFERED: 0, DIRECT: 0}  # writes under way, by way
+        self._last = 0.0
         self._rate_buffered = self._rate_direct = 0.0
         if self._direct:
             _set_direct(fd, True)
@@ -118,39 +135,75 @@ class BlockSink:
     def write(self, view: memoryview, offset: int) -> None:
         """Write view (page-aligned memory, a whole number of blocks) at offset (a block boundary)."""
         if self._phase == _FINAL:
-            pwrite_all(self.fd, [view], offset)
+            self._put(view, offset, self._direct)
             return
-        way = DIRECT if self._direct else BUFFERED
-        start = _clock()
-        pwrite_all(self.fd, [view], offset)
-        self._learn(way, len(view), _clock() - start)
+        direct = self._direct
+        way = DIRECT if direct else BUFFERED
+        self._put(view, offset, direct, way)
 
-    def _learn(self, way: str, n: int, seconds: float) -> None:
+    def _put(self, view: memoryview, offset: int, direct: bool, way: str | None = None) -> None:
+        """One write; timed as way while sampling (way is None once the choice is final)."""
+        if direct:
+            self._enter(way)
+            try:
+                pwrite_all(self.fd, [view], offset)
+            finally:
+                self._leave(way, len(view))
+            return
+        with self._serial:
+            self._enter(way)
+            try:
+                for start in range(0, len(view), BUFFERED_PIECE):
+                    pwrite_all(self.fd, [view[start : start + BUFFERED_PIECE]], offset + start)
+            finally:
+                self._leave(way, len(view))
+
+    def _tick(self) -> None:
+        """Under the lock: count the time since the last event as busy if a write of the current way was
+        under way."""
+        now = _clock()
+        if self._active[DIRECT if self._direct else BUFFERED]:
+            self._busy += now - self._last
+        self._last = now
+
+    def _enter(self, way: str | None) -> None:
+        if way is None:
+            return
         with self._lock:
-            if self._phase == _FINAL or way != (DIRECT if self._direct else BUFFERED):
-                return  # written while the way changed: counts for neither
-            seen = self._seen[way]
-            seen[0] += n
-            seen[1] += seconds
-            if seen[0] < SAMPLE_BYTES:
-                return
-            rate = seen[0] / max(seen[1], 1e-9)
-            if self._phase == _SAMPLE_BUFFERED:
-                self._rate_buffered = rate
-                self._direct = _set_direct(self.fd, True)
-                self._phase = _SAMPLE_DIRECT if self._direct else _FINAL
-            elif self._phase == _SAMPLE_DIRECT:
-                self._rate_direct = rate
-                if self._rate_buffered > rate * BUFFERED_MARGIN:
-                    _set_direct(self.fd, False)
-                    self._direct = False
-                    self._phase = _WATCH_BUFFERED
-                else:
-                    self._phase = _FINAL
-            elif rate < self._rate_direct:  # _WATCH_BUFFERED: buffered writes got slow
-                self._direct = _set_direct(self.fd, True)
+            self._tick()
+            self._active[way] += 1
+
+    def _leave(self, way: str | None, n: int) -> None:
+        if way is None:
+            return
+        with self._lock:
+            self._tick()
+            self._active[way] -= 1
+            if self._phase != _FINAL and way == (DIRECT if self._direct else BUFFERED):
+                self._learn(n)  # (a write begun before the way changed counts for neither)
+
+    def _learn(self, n: int) -> None:
+        """Under the lock: n more bytes of the current way; at SAMPLE_BYTES, take the rate and move on."""
+        self._bytes += n
+        if self._bytes < SAMPLE_BYTES:
+            return
+        rate = self._bytes / max(self._busy, 1e-9)
+        self._bytes, self._busy = 0, 0.0
+        if self._phase == _SAMPLE_BUFFERED:
+            self._rate_buffered = rate
+            self._direct = _set_direct(self.fd, True)
+            self._phase = _SAMPLE_DIRECT if self._direct else _FINAL
+        elif self._phase == _SAMPLE_DIRECT:
+            self._rate_direct = rate
+            if self._rate_buffered > rate * BUFFERED_MARGIN:
+                _set_direct(self.fd, False)
+                self._direct = False
+                self._phase = _WATCH_BUFFERED
+            else:
                 self._phase = _FINAL
-            seen[0], seen[1] = 0, 0.0
+        elif rate < self._rate_direct:  # _WATCH_BUFFERED: buffered writes got slow
+            self._direct = _set_direct(self.fd, True)
+            self._phase = _FINAL
 
     def close(self) -> None:
         """Back to buffered, and cut the padding of the last block."""
