@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlark.errors import InvalidPath, NotFound
+from mlark.errors import InvalidPath, NotFound, StorageError
 from mlark.storage import Backend, LocalBackend, MemoryBackend
 from mlark.storage.testing import BackendTests
 
@@ -64,6 +64,18 @@ class ExtraBackendTests(BackendTests):
         backend.put_bytes("bin/x", data)
         assert backend.get_bytes("bin/x") == data
         assert backend.get_range("bin/x", 12_345, 50_000) == data[12_345:62_345]
+
+
+    def test_read_into_fills_the_buffer_or_says_the_file_is_short(self, backend: Backend) -> None:
+        data = os.urandom(100_000)
+        backend.put_bytes("bin/y", data)
+        out = bytearray(50_000)
+        backend.read_into("bin/y", 12_345, memoryview(out))
+        assert bytes(out) == data[12_345:62_345]
+        with pytest.raises(StorageError, match="truncated"):
+            backend.read_into("bin/y", 60_000, memoryview(bytearray(50_000)))
+        with pytest.raises(NotFound):
+            backend.read_into("bin/none", 0, memoryview(bytearray(1)))
 
 
 class TestLocalBackend(ExtraBackendTests):

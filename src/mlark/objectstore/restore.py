@@ -347,8 +347,7 @@ class Restorer:
                 ) from exc
             if n != loc.raw_len:
                 raise _corrupt(loc)
-        if len(piece) != loc.raw_len or blake3.blake3(piece).hexdigest() != loc.digest:
-            raise _corrupt(loc)
+        _verify(loc, piece)
         return piece
 
     def _scratch_buf(self, size: int) -> memoryview:
@@ -416,17 +415,32 @@ class Restorer:
             one = _Run(prev.pack, prev.offset, prev.offset + prev.stored_len, 0, prev.raw_len, [prev], None)
             piece = self._decode(prev, self._blobs(one), self._scratch_buf(prev.raw_len))
             stage[:lead] = piece[prev.raw_len - lead :]
-        data = self._blobs(run)
+        data = self._blobs(run)  # (also checks that the pack holds the whole run)
+        # Raw chunks of a local pack are read straight into the buffer, in the kernel and without the
+        # interpreter lock (a copy from the map holds it), and then verified where they will be written.
+        key = pack_key(run.pack) if self._view(run.pack) is not None else None
         pos = lead
         for loc in run.locs:
-            begin = loc.offset - run.start
             dest = stage[pos : pos + loc.raw_len]
-            piece = self._decode(loc, data[begin : begin + loc.stored_len], dest)
-            if loc.flags == FLAG_RAW:
-                dest[:] = piece
+            if loc.flags == FLAG_RAW and key is not None:
+                try:
+                    self.store.backend.read_into(key, loc.offset, dest)
+                except (NotFound, StorageError) as exc:
+                    raise _missing_pack(loc, exc) from exc
+                _verify(loc, dest)
+            else:
+                begin = loc.offset - run.start
+                piece = self._decode(loc, data[begin : begin + loc.stored_len], dest)
+                if loc.flags == FLAG_RAW:
+                    dest[:] = piece
             pos += loc.raw_len
         if length > pos:
             stage[pos:length] = bytes(length - pos)  # zero padding of the last block
+
+
+def _verify(loc: ChunkLocation, piece: memoryview) -> None:
+    if len(piece) != loc.raw_len or blake3.blake3(piece).hexdigest() != loc.digest:
+        raise _corrupt(loc)
 
 
 def _decompress_into(dctx: zstandard.ZstdDecompressor, blob: memoryview, out: memoryview) -> int:

@@ -58,6 +58,13 @@ class Backend(ABC):
     def delete(self, key: str) -> None:
         """Remove key; absent keys are not an error."""
 
+    def read_into(self, key: str, offset: int, out: memoryview) -> None:
+        """Fill out with the bytes at offset; StorageError if the file is shorter.
+
+        Backends with local files read straight into out, so the copy happens in the kernel, without
+        Python's interpreter lock held and without a buffer in between."""
+        out[:] = self.get_range(key, offset, len(out))
+
     def map(self, key: str) -> mmap.mmap | None:
         """A read-only memory map of the whole file, or None when this backend has no local file to map.
 

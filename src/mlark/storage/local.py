@@ -112,6 +112,20 @@ class LocalBackend(Backend):
             )
         return data
 
+    def read_into(self, key: str, offset: int, out: memoryview) -> None:
+        fd = self._fd(key)
+        done = 0
+        while done < len(out):
+            try:
+                n = os.preadv(fd, [out[done:]], offset + done)
+            except OSError as exc:
+                raise StorageError(f"cannot read {key}: {exc.strerror}", key=key) from exc
+            if n == 0:
+                raise StorageError(
+                    f"{key} is truncated: wanted {len(out)} bytes at offset {offset}, got {done}", key=key
+                )
+            done += n
+
     def map(self, key: str) -> mmap.mmap | None:
         fd = self._fd(key)
         try:
