@@ -189,10 +189,6 @@ class ReaderFirstIndex:
         self._reader = reader
         self._full = full  # -> mlark.meta.chunkindex.SqlChunkIndex
 
-    @property
-    def full(self) -> Any:
-        return self._full()
-
     def lookup(self, digests: Iterable[str]) -> dict[str, ChunkLocation]:
         if self._reader is not None:
             return self._reader.lookup(digests)
