@@ -165,3 +165,22 @@ def test_getting_a_version_back_never_imports_sqlalchemy(project: Repo, tmp_path
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["1000", "[3, 2]"]
+
+
+def test_a_failing_reader_falls_back_to_the_full_path(project: Repo, tmp_path: Path) -> None:
+    # Whatever goes wrong with the stdlib connection after opening, the answers (or the errors) come
+    # from the SQLAlchemy path, never a raw sqlite3 error.
+    root = project.root
+    project.close()
+    repo = Repo.open(root)
+    try:
+        assert repo._reader is not None  # type: ignore[attr-defined]
+        repo._reader._conn.close()  # type: ignore[attr-defined]  # every further query raises sqlite3.Error
+        version = repo.resolve("churn-data@best")
+        assert version.number == 2
+        got = repo.get("churn-data@best", to=tmp_path / "out")
+        assert (got / "rows.csv").read_text().count("second") == 1000
+        with pytest.raises(NotFound):
+            repo.resolve("churn-data@nosuch")
+    finally:
+        repo.close()

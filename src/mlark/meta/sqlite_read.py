@@ -191,7 +191,11 @@ class ReaderFirstIndex:
 
     def lookup(self, digests: Iterable[str]) -> dict[str, ChunkLocation]:
         if self._reader is not None:
-            return self._reader.lookup(digests)
+            wanted = list(digests)
+            try:
+                return self._reader.lookup(wanted)
+            except sqlite3.Error:
+                return self._full().lookup(wanted)  # type: ignore[no-any-return]  # it reports the error
         return self._full().lookup(digests)  # type: ignore[no-any-return]
 
     def lookup_in(self, conn: Any, digests: Iterable[str]) -> dict[str, ChunkLocation]:
