@@ -15,7 +15,6 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import blake3
 import pytest
@@ -34,24 +33,9 @@ from mlark.objectstore.pack import pack_key
 from mlark.objectstore.restore import Restorer
 from mlark.objectstore.sink import ALIGN, BlockSink
 from mlark.objectstore.store import ObjectStore
-from mlark.storage import LocalBackend
 from mlark.storage.memory import MemoryBackend
 
 MIB = 1 << 20
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database.open(database_url, create=True)
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def store(db: Database, tmp_path: Path) -> Iterator[ObjectStore]:
-    backend = LocalBackend(str(tmp_path / "store"), tmp_dir=str(tmp_path / "tmp"))
-    yield ObjectStore(backend, SqlChunkIndex(db), str(tmp_path / "tmp"), ChunkParams())
-    backend.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Iterator
 
 import blake3
 import pytest
@@ -22,20 +21,6 @@ from mlark.storage import LocalBackend
 
 def _digest(data: bytes) -> str:
     return blake3.blake3(data).hexdigest()
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database.open(database_url, create=True)
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def store(db: Database, tmp_path: Path) -> Iterator[ObjectStore]:
-    backend = LocalBackend(str(tmp_path / "store"), tmp_dir=str(tmp_path / "tmp"))
-    yield ObjectStore(backend, SqlChunkIndex(db), str(tmp_path / "tmp"), ChunkParams())
-    backend.close()
 
 
 def _commit(store: ObjectStore, chunks: list[bytes]):  # type: ignore[no-untyped-def]
