@@ -207,6 +207,8 @@ class Restorer:
         first = next(runs, None)
         if first is None:
             return 0
+        if sink is not None and self._writers is None:
+            self._writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="mlark-write")
         second = next(runs, None)
         if second is None:  # one run (a small file): no thread hand-off
             return self._collect_now(_settle(self._do_run(first, fd, sink)), on_bytes)
@@ -390,10 +392,7 @@ class Restorer:
         if stop <= start:
             self._stages.give(buf)
             return run.raw
-        if self._writers is None:
-            with self._maps_lock:
-                if self._writers is None:
-                    self._writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="mlark-write")
+        assert self._writers is not None  # made by _write before any run of a block file
         return self._writers.submit(self._write_stage, sink, buf, stop - start, start, run.raw)
 
     def _write_stage(self, sink: BlockSink, buf: mmap.mmap, length: int, offset: int, raw: int) -> int:
