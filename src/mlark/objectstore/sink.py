@@ -134,12 +134,9 @@ class BlockSink:
 
     def write(self, view: memoryview, offset: int) -> None:
         """Write view (page-aligned memory, a whole number of blocks) at offset (a block boundary)."""
-        if self._phase == _FINAL:
-            self._put(view, offset, self._direct)
-            return
         direct = self._direct
-        way = DIRECT if direct else BUFFERED
-        self._put(view, offset, direct, way)
+        sampling = self._phase != _FINAL
+        self._put(view, offset, direct, (DIRECT if direct else BUFFERED) if sampling else None)
 
     def _put(self, view: memoryview, offset: int, direct: bool, way: str | None = None) -> None:
         """One write; timed as way while sampling (way is None once the choice is final)."""
